@@ -1,0 +1,92 @@
+"""Typed settings, read once from an injectable environ.
+
+Every value has an embedded default so a fresh checkout runs on SQLite with no
+configuration. Values are cast strictly and fail at start-up, not mid-call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _as_int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _as_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true"}:
+        return True
+    if lowered in {"0", "false"}:
+        return False
+    raise SettingsError(f"{name} must be true/false or 1/0, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything offercall's processes need to know about their surroundings."""
+
+    database_url: str = field(repr=False)
+    var_dir: Path
+    models_dir: Path
+    bank_name: str
+    bank_hotline: str
+    rasa_url: str
+    action_server_url: str
+    web_host: str
+    web_port: int
+    timezone: str
+    vosk_model_path: Path
+    secret_key: str = field(repr=False)
+    rasa_token: str = field(repr=False)
+    debug: bool = False
+
+    @property
+    def rasa_port(self) -> int:
+        """The port of ``rasa_url``."""
+        return int(self.rasa_url.rsplit(":", 1)[1].split("/")[0])
+
+    @property
+    def action_server_port(self) -> int:
+        """The port of ``action_server_url``."""
+        return int(self.action_server_url.rsplit(":", 1)[1].split("/")[0])
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (``os.environ`` by default)."""
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("OFFERCALL_VAR_DIR", str(PROJECT_ROOT / "var")))
+        default_db = f"sqlite:///{var_dir / 'offercall.db'}"
+        return cls(
+            database_url=env.get("DATABASE_URL", default_db),
+            var_dir=var_dir,
+            models_dir=Path(env.get("OFFERCALL_MODELS_DIR", str(PROJECT_ROOT / "models"))),
+            bank_name=env.get("OFFERCALL_BANK_NAME", "邮储银行"),
+            bank_hotline=env.get("OFFERCALL_BANK_HOTLINE", "95580"),
+            rasa_url=env.get("RASA_URL", "http://127.0.0.1:5005"),
+            action_server_url=env.get("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
+            web_host=env.get("OFFERCALL_HOST", "127.0.0.1"),
+            web_port=_as_int("OFFERCALL_PORT", env.get("OFFERCALL_PORT", "8080")),
+            timezone=env.get("OFFERCALL_TIMEZONE", "Asia/Shanghai"),
+            vosk_model_path=Path(
+                env.get(
+                    "VOSK_MODEL_PATH",
+                    str(PROJECT_ROOT.parent / "shared" / "models" / "vosk-model-small-cn-0.22"),
+                )
+            ),
+            secret_key=env.get("OFFERCALL_SECRET_KEY", "dev-only-secret-change-me"),
+            rasa_token=env.get("RASA_TOKEN", "dev-only-rasa-token"),
+            debug=_as_bool("OFFERCALL_DEBUG", env.get("OFFERCALL_DEBUG", "false")),
+        )

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Set up offercall on a fresh Debian machine: system packages, the Python 3.10 venv,
+# the project, the database with the sample whitelist, and the trained Rasa model.
+# Safe to run again: every step skips what is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------
+need_apt=()
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+if ((${#need_apt[@]})); then
+  say "installing system packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# --- Python 3.10 venv ------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  PY=""
+  if command -v pyenv >/dev/null 2>&1; then
+    PY=$(PYENV_VERSION="$(cat .python-version)" pyenv which python 2>/dev/null || true)
+  fi
+  [ -n "$PY" ] || PY=$(command -v python3.10 || true)
+  if [ -z "$PY" ]; then
+    echo "error: Python 3.10 not found (Rasa 3.6 needs it): install it with pyenv or apt" >&2
+    exit 1
+  fi
+  say "creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import offercall, rasa, pytest_aiohttp' >/dev/null 2>&1 \
+   || [ pyproject.toml -nt .venv/.installed ]; then
+  say "installing offercall and its dependencies into .venv (first time: a few minutes)"
+  .venv/bin/pip install -q --upgrade pip 'setuptools<70' wheel
+  .venv/bin/pip install -q -e '.[test]'
+  touch .venv/.installed
+fi
+
+# --- database and model ----------------------------------------------------
+say "database schema and sample whitelist"
+.venv/bin/offercall migrate
+.venv/bin/offercall seed data/whitelist_sample.csv
+
+say "training the Rasa model (skipped when config, domain and data are unchanged)"
+.venv/bin/offercall train
