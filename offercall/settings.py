@@ -63,6 +63,25 @@ class Settings:
         """The port of ``action_server_url``."""
         return int(self.action_server_url.rsplit(":", 1)[1].split("/")[0])
 
+    def to_environ(self) -> dict[str, str]:
+        """Environment variables that reproduce these settings in a child process."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "OFFERCALL_VAR_DIR": str(self.var_dir),
+            "OFFERCALL_MODELS_DIR": str(self.models_dir),
+            "OFFERCALL_BANK_NAME": self.bank_name,
+            "OFFERCALL_BANK_HOTLINE": self.bank_hotline,
+            "RASA_URL": self.rasa_url,
+            "ACTION_SERVER_URL": self.action_server_url,
+            "OFFERCALL_HOST": self.web_host,
+            "OFFERCALL_PORT": str(self.web_port),
+            "OFFERCALL_TIMEZONE": self.timezone,
+            "VOSK_MODEL_PATH": str(self.vosk_model_path),
+            "OFFERCALL_SECRET_KEY": self.secret_key,
+            "RASA_TOKEN": self.rasa_token,
+            "OFFERCALL_DEBUG": "true" if self.debug else "false",
+        }
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (``os.environ`` by default)."""

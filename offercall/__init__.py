@@ -1,0 +1,1 @@
+"""offercall: the composition root (settings, database, CLI, web app) of the loan-offer bot."""

@@ -1,0 +1,7 @@
+"""``python -m offercall``."""
+
+import sys
+
+from offercall.cli import main
+
+sys.exit(main())

@@ -1,0 +1,158 @@
+"""offercall's tables. Prefixed ``oc_`` because Rasa's SQL tracker store shares the database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores aware datetimes as UTC; always returns aware UTC datetimes (SQLite drops tz)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; give a timezone")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Percent(TypeDecorator):
+    """A percentage with two decimals (3.85), stored exactly as an integer of hundredths.
+
+    Numeric would be lossy on SQLite, which keeps decimals as floating point.
+    """
+
+    impl = Integer
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | float | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        hundredths = Decimal(str(value)) * 100
+        if hundredths != hundredths.to_integral_value():
+            raise ValueError(f"percentages keep two decimals, got {value}")
+        return int(hundredths)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(value) / 100
+
+
+class Customer(Base):
+    __tablename__ = "oc_customers"
+    customer_id = Column(String(64), primary_key=True)
+    name = Column(String(100), nullable=False)
+    masked_name = Column(String(100), nullable=False)
+    gender = Column(String(1))
+    phone = Column(String(20), nullable=False, index=True)
+    region = Column(String(100), nullable=False)
+    segment = Column(String(100), nullable=False, default="")
+    consent = Column(Boolean, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False)
+
+
+class Offer(Base):
+    """A pre-approved offer version. Changed terms make a new version; old ones are kept."""
+
+    __tablename__ = "oc_offers"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    customer_id = Column(ForeignKey("oc_customers.customer_id"), nullable=False, index=True)
+    product = Column(String(100), nullable=False)
+    amount_yuan = Column(Integer, nullable=False)
+    rate_min = Column(Percent, nullable=False)
+    rate_max = Column(Percent, nullable=False)
+    term_months = Column(Integer, nullable=False)
+    valid_until = Column(Date, nullable=False)
+    version = Column(Integer, nullable=False)
+    active = Column(Boolean, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+OUTCOMES = (
+    "transferred", "callback", "not_interested", "opt_out", "wrong_person",
+    "already_has_loan", "ended",
+)
+
+
+class Conversation(Base):
+    __tablename__ = "oc_conversations"
+    id = Column(String(128), primary_key=True)
+    customer_id = Column(ForeignKey("oc_customers.customer_id"), index=True)
+    channel = Column(String(16), nullable=False)
+    offer_id = Column(ForeignKey("oc_offers.id"))
+    outcome = Column(String(32))
+    outcome_reason = Column(Text)
+    started_at = Column(UTCDateTime, nullable=False)
+    ended_at = Column(UTCDateTime)
+
+
+class Callback(Base):
+    __tablename__ = "oc_callbacks"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    customer_id = Column(String(64), index=True)
+    due_at = Column(UTCDateTime, nullable=False, index=True)
+    requested_text = Column(Text, nullable=False)
+    status = Column(String(16), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+class DoNotContact(Base):
+    """Opt-outs. Never deleted."""
+
+    __tablename__ = "oc_do_not_contact"
+    __table_args__ = (
+        CheckConstraint("customer_id IS NOT NULL OR phone IS NOT NULL", name="oc_dnc_has_key"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    customer_id = Column(String(64), index=True)
+    phone = Column(String(20), index=True)
+    utterance = Column(Text, nullable=False)
+    conversation_id = Column(String(128))
+    source = Column(String(16), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+class Handoff(Base):
+    """A request to hand a customer to a human agent (the ticket)."""
+
+    __tablename__ = "oc_handoffs"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    customer_id = Column(String(64), index=True)
+    offer_id = Column(Integer)
+    channel = Column(String(16), nullable=False)
+    reason = Column(String(64), nullable=False)
+    transcript = Column(JSON, nullable=False)
+    intents = Column(JSON, nullable=False)
+    status = Column(String(16), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
