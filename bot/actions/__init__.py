@@ -1,0 +1,1 @@
+"""The rasa-sdk action server's actions (``rasa run actions --actions bot.actions``)."""

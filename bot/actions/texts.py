@@ -1,0 +1,171 @@
+"""What the bot says: pure functions from the offer and the conversation stage to Mandarin text.
+
+Nothing here touches the database or Rasa; the actions feed it plain values.
+Amounts are written the way they are spoken (五万元) so chat and voice say the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zhnorm import say_amount
+
+FAQ_PATH = Path(__file__).resolve().parent.parent / "faq.yml"
+
+HANDOFF_QUESTION = "请问您还有什么问题吗？需要为您转接客户经理帮您办理吗？"
+HUMAN_QUESTION = "需要为您转接人工客服吗？"
+NOT_UNDERSTOOD = "抱歉，我没有听清楚您的意思。"
+GIVE_UP = "抱歉，我没能理解您的意思，先不打扰您了。如有需要，您可以拨打{bank}客服电话{hotline}。再见！"
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The parts of a pre-approved offer the bot may speak about."""
+
+    product: str
+    amount_yuan: int
+    rate_min: float
+    rate_max: float
+    term_months: int
+    valid_until: date
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Who is speaking: the bank's name and its official hotline."""
+
+    bank: str
+    hotline: str
+
+
+def load_faq(path: Path = FAQ_PATH) -> dict[str, dict[str, Any]]:
+    """Read the product FAQ: intent -> {answer, needs_identity}."""
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def display_name(masked_name: str, gender: str | None) -> str:
+    """How the bot addresses the customer: 张**先生, 李**女士, or just 王**."""
+    honorific = {"M": "先生", "F": "女士"}.get(gender or "", "")
+    return f"{masked_name}{honorific}"
+
+
+def format_rate(percent: float) -> str:
+    """3.6 -> '3.6', 4.35 -> '4.35', 5.0 -> '5'."""
+    return f"{percent:.2f}".rstrip("0").rstrip(".")
+
+
+def opening(voice: Voice, name: str) -> str:
+    """First words of an outbound contact: who is calling, why, and the right-party question."""
+    return (
+        f"您好，我是{voice.bank}的智能语音助手，今天联系您是想告诉您一项专属的贷款服务。"
+        f"请问您是{name}本人吗？"
+    )
+
+
+def disclosure(voice: Voice) -> str:
+    """The mandatory disclosures said before any offer detail: AI, bank, purpose."""
+    return (
+        f"感谢您的确认。温馨提示：本次通话由{voice.bank}智能语音助手进行，"
+        "目的是向您介绍您的预授信贷款额度，通话内容可能会被录音。"
+    )
+
+
+def offer_pitch(voice: Voice, offer: Offer) -> str:
+    """The pre-approved offer: product, amount, rate range, term, how to apply; then the question."""
+    return (
+        f"根据您在我行的良好记录，您已获得{offer.product}预授信额度{say_amount(offer.amount_yuan)}，"
+        f"年化利率{format_rate(offer.rate_min)}%到{format_rate(offer.rate_max)}%，"
+        f"期限最长{offer.term_months}个月。"
+        f"您只需在{voice.bank}手机银行上在线申请，几分钟就能办完，无需抵押和担保。"
+        f"{HANDOFF_QUESTION}"
+    )
+
+
+def follow_up(stage: str | None, name: str) -> str:
+    """The question that gives the turn back to the customer at this stage."""
+    if stage == "identity":
+        return f"请问您是{name}本人吗？"
+    if stage == "human_offered":
+        return HUMAN_QUESTION
+    return HANDOFF_QUESTION
+
+
+def answer(
+    intent: str,
+    faq: dict[str, dict[str, Any]],
+    voice: Voice,
+    offer: Offer | None,
+    identity_confirmed: bool,
+) -> str | None:
+    """The FAQ answer for ``intent``, or None when it may not be given yet.
+
+    Answers that reveal offer details need the right-party check to have passed and an offer.
+    """
+    entry = faq.get(intent)
+    if entry is None:
+        return None
+    if entry.get("needs_identity") and (not identity_confirmed or offer is None):
+        return None
+    values: dict[str, Any] = {"bank": voice.bank, "hotline": voice.hotline}
+    if offer is not None:
+        values.update(
+            product=offer.product,
+            amount=say_amount(offer.amount_yuan),
+            rate_min=format_rate(offer.rate_min),
+            rate_max=format_rate(offer.rate_max),
+            term=offer.term_months,
+            valid_until=f"{offer.valid_until.year}年{offer.valid_until.month}月{offer.valid_until.day}日",
+        )
+    return " ".join(entry["answer"].split()).format(**values).replace(" ", "")
+
+
+def identity_needed(name: str) -> str:
+    """Said when a question about the offer comes before the right-party check."""
+    return f"为了保护您的信息安全，需要先确认您的身份，才能为您介绍具体内容。请问您是{name}本人吗？"
+
+
+def wrong_person_goodbye() -> str:
+    """Apology for the wrong person; reveals nothing about the offer."""
+    return "不好意思，打扰您了。祝您生活愉快，再见！"
+
+
+def not_interested_goodbye(voice: Voice) -> str:
+    """Thanks and ends without pushing again."""
+    return (
+        "好的，明白了，不打扰您了。如果以后有需要，可以随时在"
+        f"{voice.bank}手机银行查看和申请。感谢您的接听，祝您生活愉快，再见！"
+    )
+
+
+def already_has_loan_goodbye(voice: Voice) -> str:
+    """Acknowledges an existing loan and says the offer stays available."""
+    return (
+        "好的，了解了。这个预授信额度在有效期内会一直为您保留，"
+        f"以后有需要可以随时在{voice.bank}手机银行申请。感谢您的接听，再见！"
+    )
+
+
+def opt_out_confirmation() -> str:
+    """Confirms the opt-out; said only after it is written."""
+    return "好的，已经为您登记，以后不会再给您拨打此类营销电话。打扰您了，再见！"
+
+
+def goodbye() -> str:
+    """A plain goodbye."""
+    return "好的，感谢您的接听，祝您生活愉快，再见！"
+
+
+def transfer_notice() -> str:
+    """Said while the customer is being transferred to a human."""
+    return "好的，正在为您转接客户经理，请稍候，不要挂机。"
+
+
+def callback_confirmation(when_spoken: str) -> str:
+    """Confirms a booked callback time."""
+    return f"好的，已为您预约{when_spoken}再给您回电。到时候再联系您，先不打扰了，再见！"

@@ -1,0 +1,105 @@
+"""A small async client for the Rasa server: the only way other packages talk to the bot.
+
+A turn goes in as text; what comes back is the bot's texts plus its directives
+(``transfer``, ``hangup``, ``dtmf_request``), which channels act on without ever
+guessing from the text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+START_MESSAGE = "/session_start"
+DIRECTIVES = frozenset({"transfer", "hangup", "dtmf_request"})
+
+
+class RasaUnavailable(RuntimeError):
+    """The Rasa server could not be reached or failed on a turn."""
+
+
+@dataclass(frozen=True)
+class Directive:
+    """An instruction for the channel, e.g. ``transfer`` with ``{"handoff_id": 7}``."""
+
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BotTurn:
+    """Everything the bot said and asked the channel to do in one turn."""
+
+    texts: list[str]
+    directives: list[Directive]
+
+    @property
+    def ends_conversation(self) -> bool:
+        """True when the channel should stop after this turn (transfer or hang-up)."""
+        return any(d.name in {"transfer", "hangup"} for d in self.directives)
+
+
+def parse_bot_messages(messages: list[dict[str, Any]]) -> BotTurn:
+    """Split the Rasa channel's message list into texts and directives."""
+    texts: list[str] = []
+    directives: list[Directive] = []
+    for message in messages:
+        if message.get("text"):
+            texts.append(message["text"])
+        custom = message.get("custom")
+        if isinstance(custom, dict) and custom.get("directive") in DIRECTIVES:
+            data = {k: v for k, v in custom.items() if k != "directive"}
+            directives.append(Directive(custom["directive"], data))
+    return BotTurn(texts=texts, directives=directives)
+
+
+class RasaClient:
+    """Sends customer turns to the Rasa server's offercall channel."""
+
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        *,
+        api_token: str | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self._url = base_url.rstrip("/") + "/webhooks/offercall/webhook"
+        self._status_url = base_url.rstrip("/") + "/status"
+        self._status_params = {"token": api_token} if api_token else {}
+        self._session = session
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def start(self, conversation_id: str, customer_id: str, channel: str) -> BotTurn:
+        """Open an outbound conversation: the bot answers with its opening."""
+        metadata = {"customer_id": customer_id, "channel": channel}
+        return await self.send(conversation_id, START_MESSAGE, metadata)
+
+    async def send(
+        self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> BotTurn:
+        """One customer turn in, the bot's turn out."""
+        payload = {"sender": conversation_id, "message": text, "metadata": metadata or {}}
+        try:
+            async with self._session.post(self._url, json=payload, timeout=self._timeout) as resp:
+                if resp.status != 200:
+                    detail = await resp.text()
+                    raise RasaUnavailable(f"Rasa answered HTTP {resp.status}: {detail[:200]}")
+                return parse_bot_messages(await resp.json())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaUnavailable(f"cannot reach the Rasa server at {self._url}: {exc}") from exc
+
+    async def is_ready(self) -> bool:
+        """True when the server is up with a model loaded."""
+        try:
+            async with self._session.get(
+                self._status_url, params=self._status_params, timeout=self._timeout
+            ) as resp:
+                if resp.status != 200:
+                    return False
+                status = await resp.json()
+                return bool(status.get("model_file"))
+        except (aiohttp.ClientError, TimeoutError):
+            return False
