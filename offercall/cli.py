@@ -1,0 +1,180 @@
+"""The ``offercall`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from offercall.settings import PROJECT_ROOT, Settings
+
+SAMPLE_WHITELIST = PROJECT_ROOT / "data" / "whitelist_sample.csv"
+
+
+def _configure_logging(settings: Settings) -> None:
+    from offercall.masking import PiiMaskingFilter
+
+    handler = logging.StreamHandler()
+    handler.addFilter(PiiMaskingFilter())
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        handlers=[handler],
+    )
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
+    from offercall.db import make_engine
+    from offercall.migrations import migrate
+
+    applied = migrate(make_engine(settings.database_url))
+    print(f"schema up to date (applied: {applied or 'nothing'})")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.db import make_engine
+    from offercall.migrations import migrate
+    from offercall.whitelist import WhitelistFormatError, import_whitelist_file
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    try:
+        report = import_whitelist_file(engine, Path(args.file), progress=True)
+    except (WhitelistFormatError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary() if hasattr(report, "summary") else report)
+    return 0
+
+
+def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
+    from offercall.training import TrainingError, train
+
+    try:
+        print(f"model: {train(settings)}")
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_nlu_report(settings: Settings, _: argparse.Namespace) -> int:
+    from offercall.nlu_eval import REPORT_PATH, EvaluationError, render_markdown, run_rasa_test_nlu, summarise
+    from offercall.training import train
+
+    try:
+        report_dir = run_rasa_test_nlu(train(settings), settings.var_dir / "nlu_eval")
+    except EvaluationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    REPORT_PATH.write_text(render_markdown(summarise(report_dir), "offercall nlu-report"))
+    print(REPORT_PATH.read_text())
+    return 0
+
+
+def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from offercall.web.app import init_app
+
+    web.run_app(init_app(settings), host=settings.web_host, port=settings.web_port)
+    return 0
+
+
+def _customer_exists(settings: Settings, customer_id: str) -> bool:
+    from offercall import store
+    from offercall.db import make_engine, session_scope
+    from offercall.migrations import migrate
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with session_scope(engine) as session:
+        return store.get_customer_offer(session, customer_id) is not None
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.chat_cli import print_json_summary, run_chat, script_lines
+    from offercall.processes import ServiceError, Supervisor
+
+    if not _customer_exists(settings, args.customer):
+        print(f"error: unknown customer {args.customer!r} (load a whitelist with "
+              "`offercall seed FILE`)", file=sys.stderr)
+        return 2
+    utterances = None
+    if args.script:
+        utterances = script_lines(Path(args.script).read_text(encoding="utf-8").splitlines())
+    supervisor = Supervisor(settings)
+    try:
+        supervisor.ensure(["actions", "rasa"], echo=not args.json)
+        record = asyncio.run(run_chat(settings, args.customer, utterances, args.channel))
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        supervisor.stop()
+    if args.json:
+        print_json_summary(record)
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.chat_cli import run_chat
+    from offercall.processes import ServiceError, Supervisor
+    from offercall.training import train
+
+    train(settings)
+    supervisor = Supervisor(settings)
+    try:
+        supervisor.ensure()
+        chat_url = f"http://{settings.web_host}:{settings.web_port}/chat?customer={args.customer}"
+        print(f"\noffercall is running. Web chat: {chat_url}\n")
+        if args.no_chat:
+            print("Ctrl-C stops all servers.")
+            supervisor.wait()
+        else:
+            print(f"Terminal chat with customer {args.customer} (Ctrl-D ends it and stops the servers):\n")
+            asyncio.run(run_chat(settings, args.customer, None, "chat"))
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        supervisor.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="offercall", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(func=cmd_migrate)
+    seed = sub.add_parser("seed", help="load a pre-approved whitelist CSV (UTF-8 or GBK)")
+    seed.add_argument("file", nargs="?", default=str(SAMPLE_WHITELIST))
+    seed.set_defaults(func=cmd_seed)
+    sub.add_parser("train", help="train the Rasa model (skipped when unchanged)").set_defaults(func=cmd_train)
+    sub.add_parser("nlu-report", help="evaluate the NLU on the held-out split into docs/nlu_report.md").set_defaults(
+        func=cmd_nlu_report)
+    sub.add_parser("serve", help="run the web server (chat endpoint)").set_defaults(func=cmd_serve)
+    run = sub.add_parser("run", help="train, start all servers and open a chat")
+    run.add_argument("--customer", default="C0001")
+    run.add_argument("--no-chat", action="store_true", help="only serve; no terminal chat")
+    run.set_defaults(func=cmd_run)
+    chat = sub.add_parser("chat", help="chat with the bot as a customer")
+    chat.add_argument("--customer", required=True)
+    chat.add_argument("--script", help="a file with one customer utterance per line")
+    chat.add_argument("--json", action="store_true", help="end with a JSON summary line")
+    chat.add_argument("--channel", choices=["chat", "voice"], default="chat")
+    chat.set_defaults(func=cmd_chat)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``offercall`` console script."""
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_environ()
+    _configure_logging(settings)
+    return args.func(settings, args)

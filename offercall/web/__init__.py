@@ -1,0 +1,1 @@
+"""offercall's aiohttp web server: chat endpoints and pages."""
