@@ -168,15 +168,25 @@ def test_wrong_person_ends_without_any_offer_detail(context):
         assert store.latest_outcome(session, CONVERSATION) == "wrong_person"
 
 
+def fill_callback_form(latest: dict, slots: dict) -> tuple[dict, list[dict]]:
+    """What the form validation action does with one customer turn: extract, then validate."""
+    form = ValidateCallbackForm()
+    dispatcher = CollectingDispatcher()
+    state = tracker(latest, slots=slots)
+    extracted = asyncio.run(form.extract_callback_time(dispatcher, state, {}))
+    if "callback_time" not in extracted:
+        return extracted, dispatcher.messages
+    validated = asyncio.run(form.validate_callback_time(extracted["callback_time"], dispatcher, state, {}))
+    return validated, dispatcher.messages
+
+
 def test_callback_form_reads_the_time_and_booking_confirms_it(context):
     latest = user("我在开车 明天下午三点再打", "busy_callback",
                   entities=[{"entity": "callback_time", "value": "明天下午三点"}])
-    extracted = asyncio.run(ValidateCallbackForm().extract_callback_time(
-        CollectingDispatcher(), tracker(latest, slots={"stage": "offer"}), {}))
-    assert extracted["callback_at"] == "2026-11-23T15:00:00+08:00"
+    filled, _ = fill_callback_form(latest, {"stage": "offer"})
+    assert filled["callback_at"] == "2026-11-23T15:00:00+08:00"
 
-    booked = tracker(latest, slots={"stage": "offer", **extracted})
-    messages, _ = run(ActionBookCallback(), booked)
+    messages, _ = run(ActionBookCallback(), tracker(latest, slots={"stage": "offer", **filled}))
     assert "明天下午三点" in texts_of(messages)
     assert directives(messages) == [{"directive": "hangup", "outcome": "callback",
                                      "callback_at": "2026-11-23T15:00:00+08:00"}]
@@ -186,11 +196,14 @@ def test_callback_form_reads_the_time_and_booking_confirms_it(context):
 
 
 def test_unclear_callback_time_is_asked_again(context):
-    latest = user("嗯嗯那个", "affirm")
-    dispatcher = CollectingDispatcher()
-    extracted = asyncio.run(ValidateCallbackForm().extract_callback_time(
-        dispatcher, tracker(latest, slots={"requested_slot": "callback_time"}), {}))
-    assert extracted == {"callback_time": None} and "没听清" in texts_of(dispatcher.messages)
+    filled, messages = fill_callback_form(user("嗯嗯那个", "affirm"), {"requested_slot": "callback_time"})
+    assert filled["callback_time"] is None and "没听清" in texts_of(messages)
+
+
+def test_a_question_while_the_time_is_asked_is_left_to_its_own_rule(context):
+    filled, messages = fill_callback_form(user("利息多少", "ask_interest_rate"),
+                                          {"requested_slot": "callback_time"})
+    assert filled == {} and messages == []
 
 
 def test_not_understood_is_reprompted_once_then_a_human_is_offered(context):

@@ -100,11 +100,17 @@ class ActionSessionStart(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        metadata = tracker.get_slot("session_started_metadata") or {}
+        # Rasa runs this action twice for a new conversation: once when the tracker is
+        # created (with the metadata slot set), and once for the /session_start message
+        # itself. SessionStarted resets every slot, so whatever is known is carried over.
+        metadata = {
+            **(tracker.get_slot("session_started_metadata") or {}),
+            **(tracker.latest_message.get("metadata") or {}),
+        }
         carried = [
             SlotSet(key, value)
             for key, value in tracker.slots.items()
-            if value is not None and key not in {"session_started_metadata", "requested_slot"}
+            if value is not None and key != "requested_slot"
         ]
         events: list[EventType] = [SessionStarted(), *carried]
         customer_id = metadata.get("customer_id") or tracker.get_slot("customer_id")
@@ -384,22 +390,31 @@ class ValidateCallbackForm(FormValidationAction):
     async def extract_callback_time(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        """The words that name a time, or the whole answer when the time was asked for."""
         text = tracker.latest_message.get("text") or ""
         entities = [
-            entity.get("value")
+            str(entity.get("value"))
             for entity in tracker.latest_message.get("entities", [])
-            if entity.get("entity") == "callback_time"
+            if entity.get("entity") == "callback_time" and entity.get("value")
         ]
         now = get_context().now()
-        for candidate in [text, *[str(e) for e in entities if e]]:
-            moment = parse_callback_time(candidate, now)
-            if moment is not None:
-                return {"callback_time": candidate, "callback_at": moment.isoformat()}
+        for candidate in [text, *entities]:
+            if parse_callback_time(candidate, now) is not None:
+                return {"callback_time": candidate}
         asked = tracker.get_slot("requested_slot") == "callback_time"
         if asked and _intent_name(tracker) not in LEAVES_CALLBACK_FORM:
-            dispatcher.utter_message(text="抱歉，没听清您方便的时间。")
-            return {"callback_time": None}
+            return {"callback_time": text}  # validation says it was not understood
         return {}
+
+    async def validate_callback_time(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """Normalises the time to a datetime in the bank's time zone, or asks again."""
+        moment = parse_callback_time(str(value or ""), get_context().now())
+        if moment is None:
+            dispatcher.utter_message(text="抱歉，没听清您方便的时间。")
+            return {"callback_time": None, "callback_at": None}
+        return {"callback_time": value, "callback_at": moment.isoformat()}
 
 
 class ActionBookCallback(Action):
