@@ -1,0 +1,63 @@
+"""Shared fixtures: databases (SQLite and a real PostgreSQL server) and the running bot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from offercall.db import make_engine
+from offercall.migrations import migrate
+from offercall.settings import Settings
+from offercall.training import train
+from tests.postgres import PostgresServer, start_postgres
+from tests.stack import BotStack, start_stack
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """Each persistence test runs on the embedded SQLite file and on real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'offercall.db'}"
+    return request.getfixturevalue("postgres_server").new_database()
+
+
+@pytest.fixture
+def engine(db_url) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def trained_model():
+    """The trained Rasa model; training is skipped when config, domain and data are unchanged."""
+    return train(Settings.from_environ(os.environ))
+
+
+@pytest.fixture(scope="session")
+def bot_stack(trained_model, tmp_path_factory) -> Iterator[BotStack]:
+    """The Rasa server and the action server on free ports, on a SQLite test database."""
+    var_dir = tmp_path_factory.mktemp("stack")
+    stack = start_stack(var_dir, f"sqlite:///{var_dir / 'offercall.db'}", ["actions", "rasa"])
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def bot_stack_postgres(trained_model, postgres_server, tmp_path_factory) -> Iterator[BotStack]:
+    """The same bot with every write, Rasa's tracker store included, on PostgreSQL."""
+    var_dir = tmp_path_factory.mktemp("stack-pg")
+    stack = start_stack(var_dir, postgres_server.new_database(), ["actions", "rasa"])
+    yield stack
+    stack.stop()

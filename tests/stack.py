@@ -1,0 +1,68 @@
+"""The real bot for end-to-end tests: the trained Rasa model, the Rasa server and the action
+server, started on free ports against a test database loaded with the sample whitelist."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from offercall.db import make_engine
+from offercall.migrations import migrate
+from offercall.processes import Supervisor
+from offercall.settings import PROJECT_ROOT, Settings
+from offercall.whitelist import import_whitelist_file
+
+SAMPLE = PROJECT_ROOT / "data" / "whitelist_sample.csv"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class BotStack:
+    settings: Settings
+    engine: Engine
+    supervisor: Supervisor
+
+    @property
+    def env(self) -> dict[str, str]:
+        """An environment for subprocesses that talk to this stack."""
+        return {**os.environ, **self.settings.to_environ()}
+
+    def stop(self) -> None:
+        self.supervisor.stop()
+        self.engine.dispose()
+
+
+def stack_settings(var_dir: Path, database_url: str) -> Settings:
+    """Settings for a private stack: its own database, var dir and free ports."""
+    return Settings.from_environ({
+        **os.environ,
+        "OFFERCALL_VAR_DIR": str(var_dir),
+        "DATABASE_URL": database_url,
+        "RASA_URL": f"http://127.0.0.1:{free_port()}",
+        "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}/webhook",
+        "OFFERCALL_PORT": str(free_port()),
+    })
+
+
+def start_stack(var_dir: Path, database_url: str, services: list[str]) -> BotStack:
+    """Load the sample whitelist into ``database_url`` and start ``services``."""
+    settings = stack_settings(var_dir, database_url)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    import_whitelist_file(engine, SAMPLE)
+    supervisor = Supervisor(settings)
+    try:
+        supervisor.ensure(services, echo=False)
+    except Exception:
+        supervisor.stop()
+        raise
+    return BotStack(settings, engine, supervisor)
