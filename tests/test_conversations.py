@@ -193,3 +193,18 @@ def test_cli_rejects_an_unknown_customer(bot_stack):
     )
     assert completed.returncode == 2
     assert "unknown customer" in completed.stderr
+
+
+@pytest.mark.postgres
+def test_the_whole_bot_runs_on_postgresql_with_rasas_tracker_store_beside_it(bot_stack_postgres):
+    from sqlalchemy import text
+
+    result = talk(bot_stack_postgres, "是我", "帮我转客户经理")
+    assert result["outcome"] == "transferred"
+    handoff_id = next(d["handoff_id"] for d in result["directives"] if d["name"] == "transfer")
+    with session_scope(bot_stack_postgres.engine) as session:
+        assert store.get_handoff(session, handoff_id).customer_id == "C0001"
+        rasa_events = session.execute(
+            text("SELECT count(*) FROM events WHERE sender_id = :id"), {"id": result["conversation_id"]}
+        ).scalar_one()
+    assert rasa_events > 0  # Rasa's SQL tracker store writes to the same PostgreSQL database
