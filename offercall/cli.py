@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``offercall`` console script."""
     args = build_parser().parse_args(argv)
+    # SIGTERM (systemd, docker stop, kill) unwinds like Ctrl-C, so servers started here stop too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     settings = Settings.from_environ()
     _configure_logging(settings)
     return args.func(settings, args)

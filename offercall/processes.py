@@ -17,6 +17,21 @@ from offercall.rasa_config import write_endpoints
 from offercall.settings import PROJECT_ROOT, Settings
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the supervisor dies.
+
+    Without this, a supervisor that is killed (SIGKILL, or SIGTERM without cleanup) leaves
+    Rasa and the action server running, holding their ports.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class ServiceError(RuntimeError):
     """A service did not come up."""
 
@@ -102,6 +117,7 @@ class Supervisor:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         for service in wanted:
             if service.name in self.started:
