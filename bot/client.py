@@ -68,6 +68,7 @@ class RasaClient:
     ) -> None:
         self._url = base_url.rstrip("/") + "/webhooks/offercall/webhook"
         self._status_url = base_url.rstrip("/") + "/status"
+        self._parse_url = base_url.rstrip("/") + "/model/parse"
         self._status_params = {"token": api_token} if api_token else {}
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -90,6 +91,22 @@ class RasaClient:
                 return parse_bot_messages(await resp.json())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RasaUnavailable(f"cannot reach the Rasa server at {self._url}: {exc}") from exc
+
+    async def parse(self, text: str) -> tuple[str | None, float | None]:
+        """The NLU's intent and confidence for ``text``, without changing any conversation."""
+        try:
+            async with self._session.post(
+                self._parse_url, json={"text": text}, params=self._status_params,
+                timeout=self._timeout,
+            ) as resp:
+                if resp.status != 200:
+                    detail = await resp.text()
+                    raise RasaUnavailable(f"Rasa parse answered HTTP {resp.status}: {detail[:200]}")
+                intent = (await resp.json()).get("intent") or {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RasaUnavailable(f"cannot reach the Rasa server at {self._parse_url}: {exc}") from exc
+        confidence = intent.get("confidence")
+        return intent.get("name"), None if confidence is None else float(confidence)
 
     async def is_ready(self) -> bool:
         """True when the server is up with a model loaded."""

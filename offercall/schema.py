@@ -99,7 +99,7 @@ class Offer(Base):
 
 OUTCOMES = (
     "transferred", "callback", "not_interested", "opt_out", "wrong_person",
-    "already_has_loan", "ended",
+    "already_has_loan", "no_response", "ended",
 )
 
 
@@ -156,3 +156,21 @@ class Handoff(Base):
     intents = Column(JSON, nullable=False)
     status = Column(String(16), nullable=False)
     created_at = Column(UTCDateTime, nullable=False)
+
+
+class Call(Base):
+    """One phone call (or attempt): how it ended and where its recording is on disk."""
+
+    __tablename__ = "oc_calls"
+    id = Column(String(128), primary_key=True)  # also the Rasa conversation id
+    customer_id = Column(String(64), nullable=False, index=True)
+    transport = Column(String(32), nullable=False)
+    outcome = Column(String(32), nullable=False)
+    ended_by = Column(String(16), nullable=False)
+    duration_ms = Column(Integer, nullable=False)
+    handoff_id = Column(Integer)
+    recording_path = Column(Text)
+    transcript_path = Column(Text)
+    error = Column(Text)
+    started_at = Column(UTCDateTime, nullable=False)
+    ended_at = Column(UTCDateTime, nullable=False)

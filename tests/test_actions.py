@@ -17,6 +17,7 @@ from bot.actions.actions import (
     ActionCreateHandoff,
     ActionEndWrongPerson,
     ActionHandleFallback,
+    ActionHandleSilence,
     ActionOptOut,
     ActionPresentOffer,
     ActionSessionStart,
@@ -113,11 +114,12 @@ def test_session_start_for_an_opted_out_customer_hangs_up_at_once(context):
 
 def test_offer_comes_after_the_disclosure_with_every_term(context):
     messages, events = run(ActionPresentOffer(), tracker(user("是我", "affirm")))
-    first, second = (m["text"] for m in messages)
+    first, second = (m["text"] for m in messages if m.get("text"))
     assert "智能" in first and "邮储银行" in first
     for part in ["邮享贷", "五万元", "3.6%", "7.2%", "12个月", "手机银行"]:
         assert part in second
     assert slot_sets(events)["stage"] == "offer"
+    assert directives(messages) == [{"directive": "dtmf_request", "expect": "yes_no"}]
 
 
 def test_rate_question_before_the_check_reveals_nothing(context):
@@ -217,3 +219,39 @@ def test_not_understood_is_reprompted_once_then_a_human_is_offered(context):
         second, history=[*first, action("action_handle_fallback")]))
     assert "人工" in texts_of(messages) or "客户经理" in texts_of(messages)
     assert slot_sets(events)["stage"] == "human_offered"
+
+
+def test_first_silence_asks_whether_the_customer_is_there_and_repeats_the_question(context):
+    silence = user("/silence_timeout", "silence_timeout")
+    messages, events = run(ActionHandleSilence(), tracker(silence, history=[bot("请问您是张**先生本人吗？")]))
+    assert "还在听吗" in texts_of(messages) and "本人吗" in texts_of(messages)
+    assert directives(messages) == [{"directive": "dtmf_request", "expect": "identity"}]
+    assert events == []
+
+
+def test_second_silence_in_a_row_says_goodbye_hangs_up_and_records_no_response(context):
+    first = user("/silence_timeout", "silence_timeout")
+    second = user("/silence_timeout", "silence_timeout")
+    messages, events = run(ActionHandleSilence(), tracker(
+        second, slots={"stage": "offer"}, history=[first, bot("喂，您好，请问您还在听吗？")]))
+    assert "再见" in texts_of(messages)
+    assert directives(messages) == [{"directive": "hangup", "outcome": "no_response"}]
+    assert slot_sets(events)["stage"] == "ended"
+    with session_scope(context.engine) as session:
+        assert store.latest_outcome(session, CONVERSATION) == "no_response"
+
+
+def test_a_spoken_answer_between_silences_starts_the_count_again(context):
+    history = [user("/silence_timeout", "silence_timeout"), bot("还在听吗"), user("是的", "affirm")]
+    silence = user("/silence_timeout", "silence_timeout")
+    messages, _ = run(ActionHandleSilence(), tracker(silence, slots={"stage": "offer"}, history=history))
+    assert directives(messages) == [{"directive": "dtmf_request", "expect": "yes_no"}]
+
+
+def test_silence_while_asking_for_a_callback_time_asks_for_the_time_again(context):
+    silence = user("/silence_timeout", "silence_timeout")
+    messages, _ = run(ActionHandleSilence(), tracker(
+        silence, slots={"stage": "offer", "requested_slot": "callback_time"},
+        active_loop={"name": "callback_form"}))
+    assert "什么时候方便" in texts_of(messages)
+    assert directives(messages) == [{"directive": "dtmf_request", "expect": "callback_time"}]

@@ -45,6 +45,7 @@ LEAVES_CALLBACK_FORM = frozenset(
         "ask_requirements",
         "ask_fees",
         "ask_disbursement_time",
+        "silence_timeout",
     }
 )
 
@@ -81,6 +82,14 @@ async def _lookup(tracker: Tracker) -> store.CustomerOffer | None:
 
 def _hangup(dispatcher: CollectingDispatcher, outcome: str, **extra: Any) -> None:
     dispatcher.utter_message(json_message={"directive": "hangup", "outcome": outcome, **extra})
+
+
+def _give_turn(dispatcher: CollectingDispatcher, tracker: Tracker, stage: str | None = None) -> None:
+    """Tells the channel the bot now waits for an answer, and what kind (keys 1/2/0 accepted)."""
+    expect = texts.expected_answer(
+        stage or tracker.get_slot("stage"), tracker.active_loop.get("name")
+    )
+    dispatcher.utter_message(json_message={"directive": "dtmf_request", "expect": expect})
 
 
 def _closing_events(stage: str = "ended") -> list[EventType]:
@@ -152,6 +161,7 @@ class ActionSessionStart(Action):
             return [SlotSet("channel", channel), SlotSet("stage", "ended")]
         name = texts.display_name(found.masked_name, found.gender)
         dispatcher.utter_message(text=texts.opening(context.voice, name))
+        _give_turn(dispatcher, tracker, "identity")
         return [
             SlotSet("customer_id", customer_id),
             SlotSet("channel", channel),
@@ -176,8 +186,10 @@ class ActionPresentOffer(Action):
             dispatcher.utter_message(
                 text="抱歉，暂时没有查到您的额度信息。" + texts.HUMAN_QUESTION
             )
+            _give_turn(dispatcher, tracker, "human_offered")
             return [SlotSet("stage", "human_offered")]
         dispatcher.utter_message(text=texts.offer_pitch(context.voice, offer))
+        _give_turn(dispatcher, tracker, "offer")
         return [SlotSet("stage", "offer")]
 
 
@@ -201,6 +213,7 @@ class ActionAnswerQuestion(Action):
         reply = texts.answer(intent, context.faq, context.voice, offer, confirmed)
         if reply is None:
             dispatcher.utter_message(text=texts.identity_needed(name))
+            _give_turn(dispatcher, tracker, "identity")
             return []
         events: list[EventType] = []
         if intent == "ask_amount" and offer is not None:
@@ -211,6 +224,7 @@ class ActionAnswerQuestion(Action):
         dispatcher.utter_message(text=reply)
         if tracker.active_loop.get("name") is None:
             dispatcher.utter_message(text=texts.follow_up(tracker.get_slot("stage"), name))
+        _give_turn(dispatcher, tracker)
         return events
 
 
@@ -469,6 +483,7 @@ class ActionRepeatLast(Action):
             previous = [texts.follow_up(tracker.get_slot("stage"), name)]
         for text in previous:
             dispatcher.utter_message(text=text)
+        _give_turn(dispatcher, tracker)
         return []
 
 
@@ -487,12 +502,15 @@ class ActionHandleFallback(Action):
         name = tracker.get_slot("display_name") or "机主"
         if misses <= 1:
             dispatcher.utter_message(text=texts.NOT_UNDERSTOOD + texts.follow_up(stage, name))
+            _give_turn(dispatcher, tracker)
             return []
         if misses == 2:
             if stage == "offer":
                 dispatcher.utter_message(text=texts.NOT_UNDERSTOOD + texts.HANDOFF_QUESTION)
+                _give_turn(dispatcher, tracker)
                 return []
             dispatcher.utter_message(text=texts.NOT_UNDERSTOOD + texts.HUMAN_QUESTION)
+            _give_turn(dispatcher, tracker, "human_offered")
             return [SlotSet("stage", "human_offered")]
         conversation_id = _conversation_id(tracker)
         await context.in_transaction(
@@ -503,4 +521,32 @@ class ActionHandleFallback(Action):
         voice = context.voice
         dispatcher.utter_message(text=texts.GIVE_UP.format(bank=voice.bank, hotline=voice.hotline))
         _hangup(dispatcher, "ended")
+        return _closing_events()
+
+
+class ActionHandleSilence(Action):
+    """The customer said nothing: ask once whether they are there, then end the call."""
+
+    def name(self) -> str:
+        return "action_handle_silence"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        stage = tracker.get_slot("stage")
+        if history.consecutive_silences(tracker.events) <= 1:
+            name = tracker.get_slot("display_name") or "机主"
+            in_form = tracker.active_loop.get("name") == "callback_form"
+            question = texts.CALLBACK_QUESTION if in_form else texts.follow_up(stage, name)
+            dispatcher.utter_message(text=texts.SILENCE_REPROMPT + question)
+            _give_turn(dispatcher, tracker)
+            return []
+        conversation_id = _conversation_id(tracker)
+        await get_context().in_transaction(
+            lambda session: store.record_outcome(
+                session, conversation_id, "no_response", "silent twice"
+            )
+        )
+        dispatcher.utter_message(text=texts.SILENCE_GOODBYE)
+        _hangup(dispatcher, "no_response")
         return _closing_events()

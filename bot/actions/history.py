@@ -64,6 +64,19 @@ def previous_bot_turn(events: Sequence[Event]) -> list[str]:
     return list(reversed(texts))
 
 
+def consecutive_silences(events: Iterable[Event]) -> int:
+    """How many of the latest customer messages in a row were silence timeouts."""
+    count = 0
+    for event in events:
+        if event.get("event") != "user":
+            continue
+        intent, _ = _intent(event)
+        if intent == "session_start":
+            continue
+        count = count + 1 if intent == "silence_timeout" else 0
+    return count
+
+
 def consecutive_fallbacks(events: Iterable[Event]) -> int:
     """How many of the latest customer messages in a row were not understood."""
     count = 0

@@ -156,6 +156,18 @@ def opt_out_confirmation() -> str:
     return "好的，已经为您登记，以后不会再给您拨打此类营销电话。打扰您了，再见！"
 
 
+SILENCE_REPROMPT = "喂，您好，请问您还在听吗？"
+SILENCE_GOODBYE = "您现在可能不方便接听，那我们改天再联系您。再见！"
+CALLBACK_QUESTION = "您看什么时候方便再给您打电话？"
+
+
+def expected_answer(stage: str | None, active_loop: str | None = None) -> str:
+    """The kind of answer the bot's open question expects, named for the voice channel."""
+    if active_loop == "callback_form":
+        return "callback_time"
+    return "identity" if stage == "identity" else "yes_no"
+
+
 def goodbye() -> str:
     """A plain goodbye."""
     return "好的，感谢您的接听，祝您生活愉快，再见！"
