@@ -1,0 +1,53 @@
+"""Transcript repair: spaces removed, homophones fixed, short answers made canonical."""
+
+from __future__ import annotations
+
+import pytest
+
+from voice.repair import normalise, repair
+
+
+def test_vosk_spaces_between_chinese_words_are_removed():
+    assert normalise("你好 我 想 办理 贷款") == "你好我想办理贷款"
+    assert normalise("  我 要   贷款  ") == "我要贷款"
+    assert normalise("ok 好 的") == "ok 好的"
+
+
+@pytest.mark.parametrize("heard,expected", [
+    ("是 的", "是的"),
+    ("事 的", "是的"),        # same sound, wrong characters
+    ("对", "是的"),
+    ("不是", "不是"),
+    ("不 用 了", "不用了"),
+    ("转 人 工", "转人工"),
+    ("转 人 公", "转人工"),
+    ("别 再 打 了", "不要再打了"),
+])
+def test_short_answers_become_canonical(heard, expected):
+    assert repair(heard).text == expected
+
+
+def test_domain_words_heard_as_homophones_are_corrected_inside_sentences():
+    fixed = repair("你们 的 代款 立率 是 多少")
+    assert fixed.text == "你们的贷款利率是多少" and fixed.rule == "homophone"
+
+
+def test_long_sentences_are_not_forced_into_a_short_answer():
+    fixed = repair("我 想 问 一下 这个 钱 什么 时候 能 到账")
+    assert fixed.text == "我想问一下这个钱什么时候能到账" and fixed.rule == "none"
+
+
+def test_expected_answers_are_used_only_when_unsure():
+    heard = "诗 得 呀"  # a garbled yes
+    assert repair(heard, expect="identity").text == "诗得呀"
+    unsure = repair(heard, expect="identity", unsure=True)
+    assert unsure.text == "是的" and unsure.rule == "expected"
+
+
+def test_the_raw_text_is_kept():
+    fixed = repair("事 的")
+    assert fixed.raw == "事 的" and fixed.changed
+
+
+def test_empty_transcripts_stay_empty():
+    assert repair("   ").text == ""

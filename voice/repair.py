@@ -1,0 +1,133 @@
+"""Transcript repair before NLU: Vosk's spaced, homophone-prone output made readable.
+
+Three steps, each recorded so the transcript keeps both the raw and the repaired text:
+
+1. ``normalise``: remove the spaces Vosk puts between Chinese words.
+2. Strong matches: a short answer that sounds like a canonical one (是的, 不是, 不用了,
+   转人工 …) becomes that answer; a domain word heard as its homophone (代款 → 贷款) is
+   corrected. Matching compares toneless pinyin with rapidfuzz, because recognition
+   errors in Mandarin are mostly same-sounding characters.
+3. Expected answers: when the recogniser or the NLU is unsure, the text is matched,
+   more leniently, against the answers the current question expects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pypinyin import Style, lazy_pinyin
+from rapidfuzz import fuzz
+
+_CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
+_SPACES = re.compile(r"\s+")
+
+CANONICAL_ANSWERS: dict[str, tuple[str, ...]] = {
+    "是的": ("是的", "是", "对", "对的", "对对", "是我", "我是", "没错", "是啊", "对啊", "嗯是的",
+             "嗯对", "是本人", "我就是", "对是我", "可以", "好的", "行", "需要"),
+    "不是": ("不是", "不对", "不是我", "不是本人", "你打错了", "打错了"),
+    "不用了": ("不用", "不用了", "不需要", "不要", "不要了", "算了", "不用不用", "没兴趣"),
+    "转人工": ("转人工", "人工", "人工服务", "转人工服务", "找人工", "人工客服", "转客服",
+               "客户经理", "转客户经理"),
+    "我要申请": ("我要申请", "我想申请", "我要办", "我想办", "申请", "办理", "我要贷款"),
+    "不要再打了": ("不要再打了", "别再打了", "以后别打了", "别打了", "不要再给我打电话"),
+    "我在忙": ("我在忙", "在忙", "没空", "我在开车", "正忙着", "我在上班"),
+    "再说一遍": ("再说一遍", "你说什么", "没听清", "什么", "再说一次"),
+}
+"""Canonical short answers and how customers say them."""
+
+EXPECTED_ANSWERS: dict[str, tuple[str, ...]] = {
+    "identity": ("是的", "不是", "我在忙", "再说一遍"),
+    "yes_no": ("是的", "不用了", "转人工", "我要申请", "我在忙", "再说一遍"),
+}
+"""What each kind of question expects; the bot names the kind in its ``dtmf_request`` directive."""
+
+DOMAIN_WORDS = (
+    "贷款", "利率", "利息", "额度", "人工", "客服", "还款", "手续费", "邮储", "银行", "申请",
+    "诈骗", "骗子", "放款", "年化", "授信", "医保", "网点", "客户经理", "抵押", "担保",
+)
+"""Words worth correcting when heard as a same-sounding wrong character pair."""
+
+STRONG_SCORE = 88.0
+EXPECTED_SCORE = 70.0
+SHORT_ANSWER_MAX_CHARS = 8
+
+
+@dataclass(frozen=True)
+class Repair:
+    """A transcript before and after repair, and which rule changed it."""
+
+    raw: str
+    text: str
+    rule: str = "none"
+    """none | homophone | canonical | expected"""
+
+    @property
+    def changed(self) -> bool:
+        """True when the repaired text differs from the normalised raw text."""
+        return self.rule != "none"
+
+
+def normalise(raw: str) -> str:
+    """Removes the spaces Vosk puts between Chinese words and trims the rest."""
+    return _SPACES.sub(" ", _CJK_SPACE.sub("", raw)).strip()
+
+
+@lru_cache(maxsize=4096)
+def sound(text: str) -> str:
+    """Toneless pinyin of ``text``, syllables separated by spaces (punctuation dropped)."""
+    return " ".join(s for s in lazy_pinyin(text, style=Style.NORMAL, errors="ignore") if s.strip())
+
+
+def _best(text: str, choices: dict[str, tuple[str, ...]], keys: tuple[str, ...]) -> tuple[str, float]:
+    heard = sound(text)
+    best, best_score = "", 0.0
+    for canonical in keys:
+        for variant in choices[canonical]:
+            score = 100.0 if variant == text else fuzz.ratio(heard, sound(variant))
+            if score > best_score:
+                best, best_score = canonical, score
+    return best, best_score
+
+
+def fix_homophones(text: str) -> str:
+    """Replaces a same-sounding pair of characters with the domain word it stands for."""
+    for word in DOMAIN_WORDS:
+        if word in text:
+            continue
+        target, size = sound(word), len(word)
+        for start in range(len(text) - size + 1):
+            window = text[start : start + size]
+            if sound(window) == target:
+                text = text[:start] + word + text[start + size :]
+                break
+    return text
+
+
+def repair(
+    raw: str,
+    *,
+    expect: str | None = None,
+    unsure: bool = False,
+) -> Repair:
+    """Repairs one final transcript.
+
+    ``expect`` names the current question's kind (see :data:`EXPECTED_ANSWERS`);
+    ``unsure`` says the recogniser's or the NLU's confidence was low, which allows
+    the more lenient match against the expected answers.
+    """
+    text = normalise(raw)
+    if not text:
+        return Repair(raw, text)
+    fixed = fix_homophones(text)
+    rule = "homophone" if fixed != text else "none"
+    if len(fixed) <= SHORT_ANSWER_MAX_CHARS:
+        canonical, score = _best(fixed, CANONICAL_ANSWERS, tuple(CANONICAL_ANSWERS))
+        if score >= STRONG_SCORE:
+            return Repair(raw, canonical, "canonical" if canonical != fixed else rule)
+        if unsure and expect in EXPECTED_ANSWERS:
+            canonical, score = _best(fixed, CANONICAL_ANSWERS, EXPECTED_ANSWERS[expect])
+            if score >= EXPECTED_SCORE:
+                return Repair(raw, canonical, "expected")
+    return Repair(raw, fixed, rule)

@@ -1,0 +1,142 @@
+"""Turn-taking decisions, pure: when the customer starts and stops speaking, when that
+interrupts the bot, and which short sounds are only backchannels (嗯, 对, 好).
+
+Time is media time in milliseconds (how much call audio has passed), so the same
+rules hold on a live call and on a simulated call played faster than real time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BACKCHANNELS = frozenset(
+    {"嗯", "恩", "嗯嗯", "嗯哼", "哦", "噢", "喔", "啊", "呃", "额", "哎", "诶", "欸", "对",
+     "对对", "对对对", "好", "好好", "好的", "是", "是是", "行", "嗯对", "哦哦", "嗯好"}
+)
+_NOT_WORDS = re.compile(r"[\s，。！？、,.!?~…]+")
+
+
+@dataclass(frozen=True)
+class TurnConfig:
+    """The timings of turn-taking; all configurable per deployment."""
+
+    speech_threshold_db: float = -38.0
+    """A 20 ms frame louder than this (dBFS) counts as voiced."""
+    min_speech_ms: int = 100
+    """Voiced audio needed before the customer is considered to be speaking."""
+    endpoint_silence_ms: int = 600
+    """Trailing silence that ends the customer's utterance."""
+    backchannel_max_ms: int = 800
+    """Speech over the bot shorter than this does not stop playback by itself."""
+    preroll_ms: int = 300
+    """Audio kept before the detected speech start, so the first syllable reaches the recogniser."""
+    silence_timeout_ms: int = 7000
+    """No answer for this long after the bot finished speaking is a silence timeout."""
+    max_call_ms: int = 300_000
+    """A call is ended politely after this much audio."""
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """Voiced audio began at ``at_ms``."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """The utterance that began at ``started_ms`` ended at ``at_ms`` (after the trailing silence)."""
+
+    started_ms: float
+    at_ms: float
+
+    @property
+    def speech_ms(self) -> float:
+        """Length of the utterance without its trailing silence."""
+        return self.at_ms - self.started_ms
+
+
+class SpeechDetector:
+    """Energy-based speech start/end detection with a minimum length and a trailing silence."""
+
+    def __init__(self, config: TurnConfig) -> None:
+        self.config = config
+        self.speaking = False
+        self._voiced_run_ms = 0.0
+        self._silence_run_ms = 0.0
+        self._started_ms = 0.0
+        self._last_voiced_end_ms = 0.0
+
+    def feed(self, loudness_db: float, at_ms: float, frame_ms: float) -> SpeechStarted | SpeechEnded | None:
+        """Takes one frame's loudness at media time ``at_ms`` (its start); returns a change, if any."""
+        voiced = loudness_db > self.config.speech_threshold_db
+        if not self.speaking:
+            self._voiced_run_ms = self._voiced_run_ms + frame_ms if voiced else 0.0
+            if self._voiced_run_ms >= self.config.min_speech_ms:
+                self.speaking = True
+                self._silence_run_ms = 0.0
+                self._started_ms = at_ms + frame_ms - self._voiced_run_ms
+                self._last_voiced_end_ms = at_ms + frame_ms
+                return SpeechStarted(self._started_ms)
+            return None
+        if voiced:
+            self._silence_run_ms = 0.0
+            self._last_voiced_end_ms = at_ms + frame_ms
+            return None
+        self._silence_run_ms += frame_ms
+        if self._silence_run_ms >= self.config.endpoint_silence_ms:
+            self.speaking = False
+            self._voiced_run_ms = 0.0
+            return SpeechEnded(self._started_ms, self._last_voiced_end_ms)
+        return None
+
+    def speech_ms(self) -> float:
+        """How long the current utterance has lasted (0 when nobody speaks)."""
+        return max(0.0, self._last_voiced_end_ms - self._started_ms) if self.speaking else 0.0
+
+
+def words_only(text: str) -> str:
+    """The text without spaces and punctuation."""
+    return _NOT_WORDS.sub("", text)
+
+
+BACKCHANNEL_CHARS = frozenset("嗯恩哦噢喔啊呃额哎诶欸对好是行的哼和呀嘛")
+BACKCHANNEL_MAX_CHARS = 4
+
+
+def is_backchannel(text: str) -> bool:
+    """True for listener noises such as 嗯, 对对, 好的 that do not take the turn.
+
+    Recognisers garble these short sounds (对对 is often heard as 对对和), so any short
+    run of listener syllables counts.
+    """
+    words = words_only(text)
+    if words in BACKCHANNELS:
+        return True
+    return 0 < len(words) <= BACKCHANNEL_MAX_CHARS and set(words) <= BACKCHANNEL_CHARS
+
+
+def interrupts_bot(speech_ms: float, text: str, config: TurnConfig) -> bool:
+    """Should speech heard while the bot is talking stop the bot?
+
+    Long speech does, whatever it says. Short speech does only when what was
+    recognised is more than a backchannel.
+    """
+    if speech_ms >= config.backchannel_max_ms:
+        return True
+    words = words_only(text)
+    return bool(words) and not is_backchannel(words)
+
+
+def silence_timed_out(waiting_since_ms: float | None, now_ms: float, config: TurnConfig) -> bool:
+    """True when the customer has said nothing for the silence timeout since the bot finished."""
+    return waiting_since_ms is not None and now_ms - waiting_since_ms >= config.silence_timeout_ms
+
+
+DTMF_MESSAGES = {"1": "/affirm", "2": "/deny", "0": "/request_handoff"}
+
+
+def dtmf_message(digit: str) -> str | None:
+    """The bot message a key press stands for: 1 yes, 2 no, 0 a human agent; others mean nothing."""
+    return DTMF_MESSAGES.get(digit)
