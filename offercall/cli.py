@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -121,6 +122,66 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_call(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.call_cli import prepare_database, simulated_call
+    from offercall.processes import ServiceError, Supervisor
+    from voice.errors import VoiceError
+    from voice.transports.simulated import parse_script
+
+    lines = list(args.say or [])
+    if args.script:
+        lines += Path(args.script).read_text(encoding="utf-8").splitlines()
+    try:
+        script = parse_script(lines)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    prepare_database(settings)
+    if not _customer_exists(settings, args.customer):
+        print(f"error: unknown customer {args.customer!r} (load a whitelist with "
+              "`offercall seed FILE`)", file=sys.stderr)
+        return 2
+    supervisor = Supervisor(settings)
+    try:
+        if args.answer == "answered":
+            supervisor.ensure(["actions", "rasa"], echo=True)
+        run = asyncio.run(simulated_call(
+            settings, args.customer, script, speed=args.speed, answer=args.answer, out=sys.stdout,
+        ))
+    except (ServiceError, VoiceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        supervisor.stop()
+    print(f"outcome: {run.result.outcome}")
+    print(json.dumps(run.result.summary(), ensure_ascii=False))
+    return 0 if run.result.error is None else 1
+
+
+def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.call_cli import transcribe_file
+    from voice.errors import VoiceError
+
+    try:
+        print(transcribe_file(settings, Path(args.file)))
+    except VoiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_understand(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.call_cli import understand_files
+    from voice.errors import VoiceError
+
+    try:
+        failures = asyncio.run(understand_files(settings, [Path(f) for f in args.files]))
+    except (VoiceError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 2 if failures else 0
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from offercall.chat_cli import run_chat
     from offercall.processes import ServiceError, Supervisor
@@ -170,6 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="end with a JSON summary line")
     chat.add_argument("--channel", choices=["chat", "voice"], default="chat")
     chat.set_defaults(func=cmd_chat)
+    call = sub.add_parser("call", help="place a call to a simulated customer")
+    call.add_argument("--customer", required=True)
+    call.add_argument("--say", action="append", metavar="WAV_OR_TEXT",
+                      help="one customer turn: a WAV file or text (repeatable)")
+    call.add_argument("--script", help="a file of customer turns, one per line")
+    call.add_argument("--speed", type=float, default=1.0, help="play the call this many times faster")
+    call.add_argument("--answer", choices=["answered", "no_answer", "busy"], default="answered")
+    call.set_defaults(func=cmd_call)
+    transcribe = sub.add_parser("transcribe", help="print the Vosk transcript of a WAV file")
+    transcribe.add_argument("file")
+    transcribe.set_defaults(func=cmd_transcribe)
+    understand = sub.add_parser("understand", help="WAV files -> text, repaired text, intent (JSON lines)")
+    understand.add_argument("files", nargs="+")
+    understand.set_defaults(func=cmd_understand)
     return parser
 
 

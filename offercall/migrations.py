@@ -33,8 +33,30 @@ def _initial_schema(connection: Connection) -> None:
     schema.Base.metadata.create_all(connection, tables=tables)
 
 
+def _calls_table(connection: Connection) -> None:
+    stamp = "TIMESTAMP WITH TIME ZONE" if connection.dialect.name == "postgresql" else "DATETIME"
+    connection.execute(text(
+        f"""CREATE TABLE oc_calls (
+            id VARCHAR(128) PRIMARY KEY,
+            customer_id VARCHAR(64) NOT NULL,
+            transport VARCHAR(32) NOT NULL,
+            outcome VARCHAR(32) NOT NULL,
+            ended_by VARCHAR(16) NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            handoff_id INTEGER,
+            recording_path TEXT,
+            transcript_path TEXT,
+            error TEXT,
+            started_at {stamp} NOT NULL,
+            ended_at {stamp} NOT NULL
+        )"""
+    ))
+    connection.execute(text("CREATE INDEX ix_oc_calls_customer_id ON oc_calls (customer_id)"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
+    (2, _calls_table),
 ]
 
 

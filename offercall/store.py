@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from offercall.db import utcnow
 from offercall.schema import (
     OUTCOMES,
+    Call,
     Callback,
     Conversation,
     Customer,
@@ -224,4 +225,48 @@ def get_handoff(session: Session, handoff_id: int) -> HandoffRecord | None:
         offer_id=row.offer_id, channel=row.channel, reason=row.reason,
         transcript=list(row.transcript), intents=list(row.intents), status=row.status,
         created_at=row.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A finished call as stored: outcome and where its recording and transcript are."""
+
+    call_id: str
+    customer_id: str
+    transport: str
+    outcome: str
+    ended_by: str
+    duration_ms: int
+    handoff_id: int | None
+    recording_path: str | None
+    transcript_path: str | None
+    error: str | None
+    started_at: datetime
+    ended_at: datetime
+
+
+def record_call(session: Session, record: CallRecord) -> None:
+    """Stores a finished call (once; a second write of the same call id is an error)."""
+    session.add(Call(
+        id=record.call_id, customer_id=record.customer_id, transport=record.transport,
+        outcome=record.outcome, ended_by=record.ended_by, duration_ms=record.duration_ms,
+        handoff_id=record.handoff_id, recording_path=record.recording_path,
+        transcript_path=record.transcript_path, error=record.error,
+        started_at=record.started_at, ended_at=record.ended_at,
+    ))
+    session.flush()
+
+
+def get_call(session: Session, call_id: str) -> CallRecord | None:
+    """The stored call, or None."""
+    row = session.get(Call, call_id)
+    if row is None:
+        return None
+    return CallRecord(
+        call_id=row.id, customer_id=row.customer_id, transport=row.transport,
+        outcome=row.outcome, ended_by=row.ended_by, duration_ms=row.duration_ms,
+        handoff_id=row.handoff_id, recording_path=row.recording_path,
+        transcript_path=row.transcript_path, error=row.error,
+        started_at=row.started_at, ended_at=row.ended_at,
     )

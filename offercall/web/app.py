@@ -11,7 +11,7 @@ from bot.client import RasaClient
 from offercall.db import make_engine
 from offercall.migrations import migrate
 from offercall.settings import Settings
-from offercall.web.keys import ENGINE, RASA, SETTINGS
+from offercall.web.keys import ENGINE, HTTP, RASA, SETTINGS
 from offercall.web.routes import setup_routes
 
 
@@ -36,5 +36,6 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 async def _rasa_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
+        app[HTTP] = session
         app[RASA] = RasaClient(settings.rasa_url, session, api_token=settings.rasa_token)
         yield

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from offercall.web import chat
+from offercall.web import chat, media
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -26,3 +26,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/chat/start", chat.start_conversation)
     app.router.add_post("/api/chat/{conversation_id}/messages", chat.send_message)
     app.router.add_get("/ws/chat", chat.chat_websocket)
+    app.router.add_get("/media/{protocol}", media.media_stream)

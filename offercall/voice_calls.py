@@ -1,0 +1,113 @@
+"""Wiring for phone calls: the process's voice resources, one call run end to end, and its
+durable record (the call row is committed before the caller hears the outcome)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property
+
+import aiohttp
+from sqlalchemy.engine import Engine
+
+from bot.client import RasaClient
+from offercall import store
+from offercall.db import session_scope, utcnow
+from offercall.settings import Settings
+from voice.asr import load_model
+from voice.events import CallResult, TranscriptEntry
+from voice.recording import CallRecorder
+from voice.session import CallSession, SessionConfig
+from voice.transports.base import Transport
+from voice.tts import PhraseCache, Speaker, make_engine
+from voice.turns import TurnConfig
+
+
+class VoiceRuntime:
+    """What every call in a process shares: the Vosk model and the speaker with its cache."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def asr_model(self) -> object:
+        """The shared Vosk model (loaded on first use)."""
+        return load_model(self.settings.vosk_model_path)
+
+    @cached_property
+    def speaker(self) -> Speaker:
+        """The bot's voice, chosen by ``OFFERCALL_TTS_ENGINE``, with the on-disk phrase cache."""
+        engine = make_engine(self.settings.tts_engine)
+        return Speaker(engine, PhraseCache(directory=self.settings.tts_cache_dir))
+
+    async def load(self) -> None:
+        """Loads the models off the event loop, so the first call does not wait for them."""
+        await asyncio.to_thread(lambda: (self.asr_model, self.speaker.engine.load()))
+
+    def session_config(self) -> SessionConfig:
+        """Call timings from the settings."""
+        turn = TurnConfig(
+            endpoint_silence_ms=self.settings.endpoint_silence_ms,
+            silence_timeout_ms=self.settings.silence_timeout_ms,
+            max_call_ms=self.settings.max_call_s * 1000,
+        )
+        return SessionConfig(turn=turn)
+
+
+def new_call_id() -> str:
+    """A fresh call id (also the Rasa conversation id)."""
+    return f"call-{uuid.uuid4().hex[:16]}"
+
+
+async def run_call(
+    settings: Settings,
+    runtime: VoiceRuntime,
+    engine: Engine,
+    http: aiohttp.ClientSession,
+    *,
+    customer_id: str,
+    transport: Transport,
+    call_id: str | None = None,
+    on_entry: Callable[[TranscriptEntry], None] | None = None,
+    config: SessionConfig | None = None,
+) -> CallResult:
+    """Runs one call through the session and stores its record; returns the result."""
+    call_id = call_id or new_call_id()
+    bot = RasaClient(settings.rasa_url, http, api_token=settings.rasa_token)
+    await runtime.load()
+    session = CallSession(
+        call_id=call_id,
+        customer_id=customer_id,
+        transport=transport,
+        bot=bot,
+        speaker=runtime.speaker,
+        asr_model=runtime.asr_model,
+        recorder=CallRecorder(call_id, settings.recordings_dir, transport.format.sample_rate),
+        config=config or runtime.session_config(),
+        on_entry=on_entry,
+    )
+    started_at = utcnow()
+    result = await session.run()
+    await asyncio.to_thread(_store_call, engine, result, transport.name, started_at)
+    return result
+
+
+def _store_call(engine: Engine, result: CallResult, transport: str, started_at: datetime) -> None:
+    record = store.CallRecord(
+        call_id=result.call_id,
+        customer_id=result.customer_id,
+        transport=transport,
+        outcome=result.outcome,
+        ended_by=result.ended_by,
+        duration_ms=int(result.duration_ms),
+        handoff_id=result.handoff_id,
+        recording_path=result.recording_path,
+        transcript_path=result.transcript_path,
+        error=result.error,
+        started_at=started_at,
+        ended_at=utcnow(),
+    )
+    with session_scope(engine) as session:
+        store.record_call(session, record)

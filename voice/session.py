@@ -1,0 +1,539 @@
+"""The call session: one phone call as turns of the Rasa conversation.
+
+Three tasks share one call:
+
+- **listen** reads the transport: records the customer's audio, keeps media time,
+  detects speech, feeds the recogniser, stops the bot when the customer talks over it,
+  and raises silence and maximum-duration timeouts;
+- **speak** plays queued bot audio in 20 ms frames, paced by media time, and records it;
+- **converse** sends what the customer said (or pressed, or a timeout) to the bot,
+  queues the spoken reply clause by clause, and carries out ``transfer`` and ``hangup``.
+
+Dialogue decisions stay in Rasa: silence arrives there as ``/silence_timeout`` and key
+presses as ``/affirm``, ``/deny`` or ``/request_handoff``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.client import BotTurn, Directive, RasaUnavailable
+from voice.asr import CallRecognizer, FinalTranscript
+from voice.audio import FRAME_MS, AudioFormat, StreamConverter, decode, frames, rms_dbfs
+from voice.errors import VoiceError
+from voice.events import (
+    AudioIn,
+    CallResult,
+    DtmfIn,
+    RemoteHangup,
+    TranscriptEntry,
+)
+from voice.recording import CallRecorder
+from voice.repair import Repair, repair
+from voice.transports.base import Transport
+from voice.tts.speaker import Speaker
+from voice.turns import (
+    SpeechDetector,
+    SpeechEnded,
+    SpeechStarted,
+    TurnConfig,
+    dtmf_message,
+    interrupts_bot,
+    silence_timed_out,
+)
+
+log = logging.getLogger(__name__)
+
+SILENCE_MESSAGE = "/silence_timeout"
+SORRY_TEXT = "抱歉，系统暂时出了点问题，我们稍后再联系您。再见！"
+MAX_DURATION_TEXT = "抱歉，通话时间已经比较长了，我们稍后再联系您。再见！"
+
+
+class BotPort(Protocol):
+    """What the session needs from the bot (``bot.client.RasaClient`` fits)."""
+
+    async def start(self, conversation_id: str, customer_id: str, channel: str) -> BotTurn: ...
+
+    async def send(
+        self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> BotTurn: ...
+
+    async def parse(self, text: str) -> tuple[str | None, float | None]: ...
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """How a call behaves; turn-taking timings live in :class:`TurnConfig`."""
+
+    turn: TurnConfig = field(default_factory=TurnConfig)
+    playback_lead_ms: float = 100.0
+    """Bot audio sent ahead of media time, as a jitter cushion."""
+    pause_between_texts_ms: int = 250
+    asr_unsure_below: float = 0.65
+    nlu_unsure_below: float = 0.6
+    channel: str = "voice"
+
+
+@dataclass
+class _Frame:
+    generation: int
+    entry: TranscriptEntry
+    audio: bytes  # wire format
+    first_of_turn: bool = False
+
+
+@dataclass
+class _TurnDone:
+    generation: int
+    played: asyncio.Future[None]
+
+
+@dataclass
+class _UserEvent:
+    kind: str  # final | dtmf | silence | max_duration | hangup
+    final: FinalTranscript | None = None
+    speech: SpeechEnded | None = None
+    digit: str = ""
+    reason: str = ""
+    heard_during_bot: bool = False
+    endpoint_wall: float = 0.0
+    final_wall: float = 0.0
+
+
+class CallSession:
+    """Runs one call from answer to hang-up and returns its :class:`CallResult`."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        customer_id: str,
+        transport: Transport,
+        bot: BotPort,
+        speaker: Speaker,
+        asr_model: object,
+        recorder: CallRecorder,
+        config: SessionConfig | None = None,
+        on_entry: Callable[[TranscriptEntry], None] | None = None,
+    ) -> None:
+        self.call_id = call_id
+        self.customer_id = customer_id
+        self.transport = transport
+        self.bot = bot
+        self.speaker = speaker
+        self.config = config or SessionConfig()
+        self.recorder = recorder
+        self.transcript: list[TranscriptEntry] = []
+        self._asr_model = asr_model
+        self._on_entry = on_entry
+        self._fmt = transport.format
+        self._clock_ms = 0.0
+        self._clock_moved = asyncio.Event()
+        self._playback: asyncio.Queue[_Frame | _TurnDone] = asyncio.Queue()
+        self._user_events: asyncio.Queue[_UserEvent] = asyncio.Queue()
+        self._generation = 0
+        self._bot_pos_ms = 0.0
+        self._bot_busy = False  # a bot turn is queued or playing
+        self._playing_entry: TranscriptEntry | None = None
+        self._waiting_since: float | None = None
+        self._expect: str | None = None
+        self._latency: dict[str, Any] | None = None
+        self._producer: asyncio.Task[None] | None = None
+        self._directives: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ run
+    async def run(self) -> CallResult:
+        """Connects, converses until someone hangs up, saves the recording, reports."""
+        started = time.monotonic()
+        answer = await self.transport.connect()
+        if not answer.answered:
+            self._note("event", answer.status, kind="hangup")
+            return self._finish(answer.status, "network", started)
+        listen = asyncio.create_task(self._listen(), name=f"{self.call_id}:listen")
+        speak = asyncio.create_task(self._speak(), name=f"{self.call_id}:speak")
+        converse = asyncio.create_task(self._converse(), name=f"{self.call_id}:converse")
+        outcome, ended_by, error = "ended", "bot", None
+        try:
+            outcome, ended_by, error = await converse
+        finally:
+            for task in (listen, speak, converse, self._producer):
+                if task is not None and not task.done():
+                    task.cancel()
+            for task in (listen, speak, self._producer):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+        return self._finish(outcome, ended_by, started, error)
+
+    def _finish(
+        self, outcome: str, ended_by: str, started: float, error: str | None = None
+    ) -> CallResult:
+        self.transcript.sort(key=lambda entry: entry.start_ms)
+        for entry in self.transcript:
+            if entry.speaker == "bot" and entry.kind == "speech" and entry.end_ms is None:
+                entry.kind = "unspoken"
+        result = CallResult(
+            call_id=self.call_id,
+            customer_id=self.customer_id,
+            outcome=outcome,
+            ended_by=ended_by,
+            duration_ms=self._clock_ms,
+            transcript=self.transcript,
+            handoff_id=next(
+                (d.get("handoff_id") for d in self._directives if d["directive"] == "transfer"),
+                None,
+            ),
+            error=error,
+            directives=self._directives,
+        )
+        meta = {k: v for k, v in result.summary().items() if k not in ("recording", "transcript")}
+        meta["transport"] = self.transport.name
+        meta["wall_s"] = round(time.monotonic() - started, 2)
+        try:
+            wav, doc = self.recorder.save(self.transcript, meta)
+            result.recording_path, result.transcript_path = str(wav), str(doc)
+        except OSError as exc:  # the call is over either way; say why the record is missing
+            log.error("voice.call.recording_failed", extra={"call_id": self.call_id, "error": str(exc)})
+            result.error = result.error or f"recording not saved: {exc}"
+        log.info(
+            "voice.call.ended",
+            extra={"call_id": self.call_id, "outcome": outcome, "ended_by": ended_by},
+        )
+        return result
+
+    def _note(self, speaker: str, text: str, **fields: Any) -> TranscriptEntry:
+        entry = TranscriptEntry(speaker=speaker, text=text, start_ms=self._clock_ms, **fields)
+        self.transcript.append(entry)
+        if self._on_entry is not None and (speaker != "bot" or entry.kind != "speech"):
+            self._on_entry(entry)
+        return entry
+
+    # --------------------------------------------------------------- listen
+    async def _listen(self) -> None:
+        turn = self.config.turn
+        decoder = StreamConverter(self._fmt, _pcm_of(self._fmt))
+        recognizer = CallRecognizer(self._asr_model, _pcm_of(self._fmt))
+        detector = SpeechDetector(turn)
+        preroll: collections.deque[bytes] = collections.deque(
+            maxlen=max(1, turn.preroll_ms // FRAME_MS)
+        )
+        pending = b""
+        frame_bytes = _pcm_of(self._fmt).frame_bytes
+        in_utterance = False
+        over_bot = False
+        max_sent = False
+        try:
+            async for event in self.transport.events():
+                if isinstance(event, DtmfIn):
+                    self._waiting_since = None
+                    await self._user_events.put(_UserEvent("dtmf", digit=event.digit))
+                    continue
+                if isinstance(event, RemoteHangup):
+                    await self._user_events.put(_UserEvent("hangup", reason=event.reason))
+                    return
+                if not isinstance(event, AudioIn):
+                    continue
+                pcm = decoder.feed(event.data)
+                self.recorder.add_customer(pcm)
+                pending += pcm
+                while len(pending) >= frame_bytes:
+                    frame, pending = pending[:frame_bytes], pending[frame_bytes:]
+                    at = self._clock_ms
+                    self._clock_ms += FRAME_MS
+                    self._clock_moved.set()
+                    change = detector.feed(rms_dbfs(frame), at, FRAME_MS)
+                    if not in_utterance:
+                        preroll.append(frame)
+                    if isinstance(change, SpeechStarted):
+                        in_utterance, over_bot = True, self._bot_busy
+                        self._waiting_since = None
+                        for buffered in preroll:
+                            await recognizer.accept(buffered)
+                        preroll.clear()
+                    elif in_utterance:
+                        await recognizer.accept(frame)
+                        if self._bot_busy and detector.speech_ms() >= turn.backchannel_max_ms:
+                            await self._interrupt("long speech over the bot")
+                    if isinstance(change, SpeechEnded):
+                        in_utterance = False
+                        endpoint_wall = time.perf_counter()
+                        final = await recognizer.finish()
+                        await self._user_events.put(
+                            _UserEvent(
+                                "final", final=final, speech=change, heard_during_bot=over_bot,
+                                endpoint_wall=endpoint_wall, final_wall=time.perf_counter(),
+                            )
+                        )
+                    if silence_timed_out(self._waiting_since, self._clock_ms, turn):
+                        self._waiting_since = None
+                        await self._user_events.put(_UserEvent("silence"))
+                    if self._clock_ms >= turn.max_call_ms and not max_sent:
+                        max_sent = True
+                        await self._user_events.put(_UserEvent("max_duration"))
+        except VoiceError as exc:
+            log.warning("voice.call.bad_media", extra={"call_id": self.call_id, "error": str(exc)})
+            await self._user_events.put(_UserEvent("hangup", reason=f"bad media: {exc}"))
+            return
+        await self._user_events.put(_UserEvent("hangup", reason="closed"))
+
+    # ---------------------------------------------------------------- speak
+    async def _speak(self) -> None:
+        lead = self.config.playback_lead_ms
+        while True:
+            item = await self._playback.get()
+            if isinstance(item, _TurnDone):
+                if item.generation == self._generation:
+                    self._bot_busy = False
+                    self._playing_entry = None
+                    self._waiting_since = self._clock_ms
+                if not item.played.done():
+                    item.played.set_result(None)
+                continue
+            if item.generation != self._generation:
+                continue  # interrupted: never played
+            while self._bot_pos_ms > self._clock_ms + lead:
+                self._clock_moved.clear()
+                await self._clock_moved.wait()
+            self._bot_pos_ms = max(self._bot_pos_ms, self._clock_ms)
+            entry = item.entry
+            if entry.end_ms is None and self._playing_entry is not entry:
+                entry.start_ms = self._bot_pos_ms
+                self._playing_entry = entry
+                if self._on_entry is not None:
+                    self._on_entry(entry)
+                await self.transport.notify(_transcript_event(entry))
+            if item.first_of_turn and self._latency is not None:
+                self._complete_latency()
+            await self.transport.send_audio(item.audio)
+            self.recorder.add_bot(decode(item.audio, self._fmt.encoding), self._bot_pos_ms)
+            self._bot_pos_ms += FRAME_MS
+            entry.end_ms = self._bot_pos_ms
+
+    async def _interrupt(self, why: str) -> None:
+        """Barge-in: stop the bot's turn now, drop what was queued, and note it."""
+        if not self._bot_busy:
+            return
+        self._generation += 1
+        self._bot_busy = False
+        if self._producer is not None and not self._producer.done():
+            self._producer.cancel()
+        if self._playing_entry is not None:
+            self._playing_entry.interrupted = True
+        self._playing_entry = None
+        await self.transport.clear_audio()
+        self._note("event", why, kind="barge_in")
+        log.info("voice.call.barge_in", extra={"call_id": self.call_id})
+
+    # ------------------------------------------------------------- converse
+    async def _converse(self) -> tuple[str, str, str | None]:
+        try:
+            turn = await self.bot.start(self.call_id, self.customer_id, self.config.channel)
+        except RasaUnavailable as exc:
+            return await self._fail(exc)
+        while True:
+            played = await self._say(turn)
+            ending = _ending(turn)
+            if ending is not None:
+                return await self._carry_out(ending, played)
+            next_turn = None
+            while next_turn is None:
+                event = await self._user_events.get()
+                if event.kind == "hangup":
+                    return self._outcome_so_far(), "customer", None
+                if event.kind == "max_duration":
+                    await self._interrupt("maximum call duration")
+                    played = await self._say(BotTurn([MAX_DURATION_TEXT], []))
+                    await self._wait_played(played)
+                    await self.transport.hangup("max_duration")
+                    return "max_duration", "timeout", None
+                try:
+                    next_turn = await self._handle(event)
+                except RasaUnavailable as exc:
+                    return await self._fail(exc)
+            turn = next_turn
+
+    async def _handle(self, event: _UserEvent) -> BotTurn | None:
+        """One customer event to at most one bot turn (None: nothing to answer)."""
+        if event.kind == "final" and event.final is not None:
+            return await self._handle_speech(event)
+        if event.kind == "dtmf":
+            message = dtmf_message(event.digit)
+            self._note("customer", event.digit, kind="dtmf", intent=message)
+            if message is None:
+                return None
+            await self._interrupt("key press")
+            return await self.bot.send(self.call_id, message, {"dtmf": event.digit})
+        if event.kind == "silence":
+            self._note("event", "silence timeout", kind="silence")
+            return await self.bot.send(self.call_id, SILENCE_MESSAGE)
+        return None
+
+    async def _handle_speech(self, event: _UserEvent) -> BotTurn | None:
+        final, speech = event.final, event.speech
+        assert final is not None and speech is not None
+        if not final.text:  # a cough, a click, a sound nobody could read
+            if event.heard_during_bot:
+                self._note("customer", "", kind="noise", end_ms=speech.at_ms).start_ms = speech.started_ms
+            self._resume_waiting()
+            return None
+        if self._bot_busy and not interrupts_bot(speech.speech_ms, final.text, self.config.turn):
+            self._note(
+                "customer", final.text, kind="backchannel", raw_text=final.raw,
+                end_ms=speech.at_ms, asr_confidence=final.confidence,
+            ).start_ms = speech.started_ms
+            return None
+        await self._interrupt("customer spoke over the bot")
+        fixed, intent, confidence = await self._understand(final)
+        entry = self._note(
+            "customer", fixed.text, raw_text=final.raw, repair=fixed.rule,
+            end_ms=speech.at_ms, asr_confidence=_round(final.confidence),
+            intent=intent, intent_confidence=_round(confidence),
+        )
+        entry.start_ms = speech.started_ms
+        await self.transport.notify(_transcript_event(entry))
+        understood = time.perf_counter()
+        turn = await self.bot.send(self.call_id, fixed.text)
+        self._latency = {
+            "entry": entry,
+            "asr": event.final_wall - event.endpoint_wall,
+            "nlu_dialogue": time.perf_counter() - event.final_wall,
+            "repair_parse": understood - event.final_wall,
+            "replied": time.perf_counter(),
+            "endpoint": event.endpoint_wall,
+        }
+        return turn
+
+    async def _understand(self, final: FinalTranscript) -> tuple[Repair, str | None, float | None]:
+        asr_unsure = final.confidence is not None and final.confidence < self.config.asr_unsure_below
+        fixed = repair(final.raw, expect=self._expect, unsure=asr_unsure)
+        intent, confidence = await self.bot.parse(fixed.text)
+        nlu_unsure = confidence is not None and confidence < self.config.nlu_unsure_below
+        if nlu_unsure and fixed.rule not in ("canonical", "expected"):
+            second = repair(final.raw, expect=self._expect, unsure=True)
+            if second.text != fixed.text:
+                fixed = second
+                intent, confidence = await self.bot.parse(fixed.text)
+        return fixed, intent, confidence
+
+    def _resume_waiting(self) -> None:
+        if not self._bot_busy:
+            self._waiting_since = self._clock_ms
+
+    def _complete_latency(self) -> None:
+        latency, self._latency = self._latency, None
+        assert latency is not None
+        now = time.perf_counter()
+        latency["entry"].latency_ms = {
+            "asr_final": round(latency["asr"] * 1000, 1),
+            "nlu_dialogue": round(latency["nlu_dialogue"] * 1000, 1),
+            "tts_first_audio": round((now - latency["replied"]) * 1000, 1),
+            "total": round((now - latency["endpoint"]) * 1000, 1),
+        }
+
+    async def _say(self, turn: BotTurn) -> asyncio.Future[None]:
+        """Queues the bot's turn for playback; returns a future that completes when played."""
+        for directive in turn.directives:
+            self._directives.append({"directive": directive.name, **directive.data})
+            if directive.name == "dtmf_request":
+                self._expect = directive.data.get("expect")
+        self._generation += 1
+        generation = self._generation
+        played: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entries = [
+            self._note("bot", text, kind="speech") for text in turn.texts if text.strip()
+        ]
+        self._bot_busy = bool(entries)
+        self._waiting_since = None
+        self._producer = asyncio.create_task(self._produce(generation, entries, played))
+        if not entries:
+            self._latency = None
+        return played
+
+    async def _produce(
+        self, generation: int, entries: list[TranscriptEntry], played: asyncio.Future[None]
+    ) -> None:
+        """Synthesises each text clause by clause and queues its frames."""
+        first = True
+        try:
+            for index, entry in enumerate(entries):
+                async for clause in self.speaker.clauses(entry.text, self._fmt):
+                    if generation != self._generation:
+                        return
+                    for frame in frames(clause, self._fmt):
+                        await self._playback.put(_Frame(generation, entry, frame, first))
+                        first = False
+                if index < len(entries) - 1:
+                    pause = self._fmt.silence(self.config.pause_between_texts_ms)
+                    for frame in frames(pause, self._fmt):
+                        await self._playback.put(_Frame(generation, entry, frame))
+        finally:
+            await self._playback.put(_TurnDone(generation, played))
+
+    async def _wait_played(self, played: asyncio.Future[None]) -> None:
+        """Waits for a turn to finish playing, or for the customer to hang up first."""
+        hangup = asyncio.ensure_future(self._next_hangup())
+        try:
+            await asyncio.wait({played, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hangup.cancel()
+
+    async def _next_hangup(self) -> None:
+        while (await self._user_events.get()).kind != "hangup":
+            pass
+
+    async def _carry_out(self, ending: Directive, played: asyncio.Future[None]) -> tuple[str, str, str | None]:
+        await self._wait_played(played)
+        if ending.name == "transfer":
+            self._note("event", f"transfer to agent queue (ticket {ending.data.get('handoff_id')})",
+                       kind="transfer")
+            await self.transport.transfer(ending.data.get("handoff_id"), str(ending.data.get("reason", "")))
+            return "transferred", "bot", None
+        outcome = str(ending.data.get("outcome", "ended"))
+        self._note("event", f"bot hung up: {outcome}", kind="hangup")
+        await self.transport.hangup(outcome)
+        return outcome, "bot", None
+
+    async def _fail(self, exc: Exception) -> tuple[str, str, str | None]:
+        """The bot is unreachable: apologise, hang up, and keep what was said so far."""
+        log.error("voice.call.bot_unavailable", extra={"call_id": self.call_id, "error": str(exc)})
+        self._note("event", str(exc), kind="error")
+        await self._interrupt("bot unavailable")
+        with contextlib.suppress(VoiceError):
+            played = await self._say(BotTurn([SORRY_TEXT], []))
+            await self._wait_played(played)
+        await self.transport.hangup("error")
+        return "error", "error", str(exc)
+
+    def _outcome_so_far(self) -> str:
+        for directive in reversed(self._directives):
+            if directive["directive"] == "hangup":
+                return str(directive.get("outcome", "ended"))
+        return "hung_up"
+
+
+def _ending(turn: BotTurn) -> Directive | None:
+    for directive in turn.directives:
+        if directive.name in ("transfer", "hangup"):
+            return directive
+    return None
+
+
+def _pcm_of(fmt: AudioFormat) -> AudioFormat:
+    return AudioFormat("pcm16", fmt.sample_rate)
+
+
+def _transcript_event(entry: TranscriptEntry) -> dict[str, Any]:
+    return {"event": "transcript", "speaker": entry.speaker, "text": entry.text,
+            "at_ms": round(entry.start_ms)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
