@@ -82,7 +82,7 @@ class HangUp:
 ScriptTurn = SayText | SayWav | Silence | Press | HangUp
 Turn = Say | Silence | Press | HangUp
 
-_DIRECTIVE = re.compile(r"^\[(\w+)(?:\s+([\d.]+|\w))?\]\s*(.*)$")
+_DIRECTIVE = re.compile(r"^\[(\w+)(?:\s+([\d.]+|[\w*#]))?\]\s*(.*)$")
 
 
 def parse_script(lines: Iterable[str]) -> list[ScriptTurn]:
