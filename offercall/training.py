@@ -3,6 +3,7 @@ when nothing changed, so running this on every start is cheap."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,51 @@ def latest_model(models_dir: Path) -> Path | None:
     return models[-1] if models else None
 
 
-def train(settings: Settings) -> Path:
-    """Train (or reuse, when unchanged) the model and return its path."""
-    settings.models_dir.mkdir(parents=True, exist_ok=True)
+def training_inputs() -> list[Path]:
+    """Every file the trained model depends on: config, domain, stories, rules, NLU, dictionary."""
+    files = [BOT_DIR / "config.yml", BOT_DIR / "domain.yml"]
+    for folder in [*TRAIN_DATA, BOT_DIR / "jieba_dict"]:
+        files += sorted(path for path in folder.rglob("*") if path.is_file())
+    return files
+
+
+def data_fingerprint() -> str:
+    """A hash of the training inputs and the Rasa version."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(f"rasa {version('rasa')}".encode())
+    for path in training_inputs():
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def train(settings: Settings, keep: int = 3) -> Path:
+    """Train the model, or reuse the one trained from the same inputs; return its path.
+
+    Rasa's own cache restores unchanged components but still packs a new archive each
+    time (its entity extractors are never cached), so the model is looked up by our
+    fingerprint of the inputs first. Only the newest ``keep`` archives are kept.
+    """
+    models_dir = settings.models_dir
+    models_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = data_fingerprint()
+    marker = models_dir / f"{fingerprint[:24]}.fingerprint"
+    if marker.is_file() and (models_dir / marker.read_text().strip()).is_file():
+        return models_dir / marker.read_text().strip()
     result = subprocess.run(train_command(settings), cwd=PROJECT_ROOT, check=False)
-    model = latest_model(settings.models_dir)
+    model = latest_model(models_dir)
     if result.returncode != 0 or model is None:
         raise TrainingError(f"rasa train failed with exit code {result.returncode}")
+    marker.write_text(model.name)
+    _prune(models_dir, keep)
     return model
+
+
+def _prune(models_dir: Path, keep: int) -> None:
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda path: path.stat().st_mtime)
+    for old in models[:-keep]:
+        old.unlink()
+    for marker in models_dir.glob("*.fingerprint"):
+        if not (models_dir / marker.read_text().strip()).is_file():
+            marker.unlink()
