@@ -208,8 +208,11 @@ class CallSession:
         )
         return result
 
-    def _note(self, speaker: str, text: str, **fields: Any) -> TranscriptEntry:
-        entry = TranscriptEntry(speaker=speaker, text=text, start_ms=self._clock_ms, **fields)
+    def _note(
+        self, speaker: str, text: str, start_ms: float | None = None, **fields: Any
+    ) -> TranscriptEntry:
+        start = self._clock_ms if start_ms is None else start_ms
+        entry = TranscriptEntry(speaker=speaker, text=text, start_ms=start, **fields)
         self.transcript.append(entry)
         if self._on_entry is not None and (speaker != "bot" or entry.kind != "speech"):
             self._on_entry(entry)
@@ -367,6 +370,7 @@ class CallSession:
             message = dtmf_message(event.digit)
             self._note("customer", event.digit, kind="dtmf", intent=message)
             if message is None:
+                self._resume_waiting()
                 return None
             await self._interrupt("key press")
             return await self.bot.send(self.call_id, message, {"dtmf": event.digit})
@@ -380,23 +384,22 @@ class CallSession:
         assert final is not None and speech is not None
         if not final.text:  # a cough, a click, a sound nobody could read
             if event.heard_during_bot:
-                self._note("customer", "", kind="noise", end_ms=speech.at_ms).start_ms = speech.started_ms
+                self._note("customer", "", speech.started_ms, kind="noise", end_ms=speech.at_ms)
             self._resume_waiting()
             return None
         if self._bot_busy and not interrupts_bot(speech.speech_ms, final.text, self.config.turn):
             self._note(
-                "customer", final.text, kind="backchannel", raw_text=final.raw,
-                end_ms=speech.at_ms, asr_confidence=final.confidence,
-            ).start_ms = speech.started_ms
+                "customer", final.text, speech.started_ms, kind="backchannel",
+                raw_text=final.raw, end_ms=speech.at_ms, asr_confidence=_round(final.confidence),
+            )
             return None
         await self._interrupt("customer spoke over the bot")
         fixed, intent, confidence = await self._understand(final)
         entry = self._note(
-            "customer", fixed.text, raw_text=final.raw, repair=fixed.rule,
+            "customer", fixed.text, speech.started_ms, raw_text=final.raw, repair=fixed.rule,
             end_ms=speech.at_ms, asr_confidence=_round(final.confidence),
             intent=intent, intent_confidence=_round(confidence),
         )
-        entry.start_ms = speech.started_ms
         await self.transport.notify(_transcript_event(entry))
         understood = time.perf_counter()
         turn = await self.bot.send(self.call_id, fixed.text)
