@@ -63,6 +63,7 @@ async def simulated_call(
     await runtime.load()
     turns = await prepare_turns(script, runtime.speaker)
     customer = SimulatedCustomer(turns, speed=speed, answer=answer, **(customer_options or {}))
+    await runtime.warm(customer.format)
     engine = make_engine(settings.database_url)
 
     def show(entry: TranscriptEntry) -> None:

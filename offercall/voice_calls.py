@@ -12,6 +12,7 @@ from functools import cached_property
 import aiohttp
 from sqlalchemy.engine import Engine
 
+from bot.actions import texts
 from bot.client import RasaClient
 from offercall import store
 from offercall.db import session_scope, utcnow
@@ -19,7 +20,8 @@ from offercall.settings import Settings
 from voice.asr import load_model
 from voice.events import CallResult, TranscriptEntry
 from voice.recording import CallRecorder
-from voice.session import CallSession, SessionConfig
+from voice.audio import AudioFormat
+from voice.session import MAX_DURATION_TEXT, SORRY_TEXT, CallSession, SessionConfig
 from voice.transports.base import Transport
 from voice.tts import PhraseCache, Speaker, make_engine
 from voice.turns import TurnConfig
@@ -46,6 +48,12 @@ class VoiceRuntime:
         """Loads the models off the event loop, so the first call does not wait for them."""
         await asyncio.to_thread(lambda: (self.asr_model, self.speaker.engine.load()))
 
+    async def warm(self, fmt: AudioFormat) -> int:
+        """Synthesises the fixed prompts into the phrase cache before dialling; returns how many
+        clauses were new."""
+        await self.load()
+        return await self.speaker.warm(fixed_prompts(self.settings), fmt)
+
     def session_config(self) -> SessionConfig:
         """Call timings from the settings."""
         turn = TurnConfig(
@@ -54,6 +62,18 @@ class VoiceRuntime:
             max_call_ms=self.settings.max_call_s * 1000,
         )
         return SessionConfig(turn=turn)
+
+
+def fixed_prompts(settings: Settings) -> list[str]:
+    """What the bot says the same way to every customer (customer-specific parts aside)."""
+    voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
+    return [
+        texts.disclosure(voice), texts.HANDOFF_QUESTION, texts.HUMAN_QUESTION,
+        texts.NOT_UNDERSTOOD, texts.transfer_notice(), texts.not_interested_goodbye(voice),
+        texts.already_has_loan_goodbye(voice), texts.opt_out_confirmation(), texts.goodbye(),
+        texts.wrong_person_goodbye(), texts.SILENCE_REPROMPT + texts.HANDOFF_QUESTION,
+        texts.SILENCE_GOODBYE, texts.CALLBACK_QUESTION, SORRY_TEXT, MAX_DURATION_TEXT,
+    ]
 
 
 def new_call_id() -> str:
