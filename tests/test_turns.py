@@ -53,9 +53,9 @@ def test_starts_and_ends_always_alternate(voiced):
 
 
 def test_backchannels_are_recognised_with_spaces_and_punctuation():
-    for text in ["嗯", "嗯 嗯", "对对", "好的。", "啊", "是", "对对和", "好的好的"]:
+    for text in ["嗯", "嗯 嗯", "对对", "好的。", "啊", "是", "对对和", "好的好的", "对队伍"]:
         assert is_backchannel(text), text
-    for text in ["不需要", "我不是", "转人工", "嗯我想问一下利息", "", "好的我要申请", "不是"]:
+    for text in ["不需要", "我不是", "转人工", "嗯我想问一下利息", "", "好的我要申请", "不是", "对不起", "不要"]:
         assert not is_backchannel(text), text
 
 

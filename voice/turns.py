@@ -10,6 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz
+
+from voice.repair import sound
+
 BACKCHANNELS = frozenset(
     {"嗯", "恩", "嗯嗯", "嗯哼", "哦", "噢", "喔", "啊", "呃", "额", "哎", "诶", "欸", "对",
      "对对", "对对对", "好", "好好", "好的", "是", "是是", "行", "嗯对", "哦哦", "嗯好"}
@@ -103,6 +107,7 @@ def words_only(text: str) -> str:
 
 BACKCHANNEL_CHARS = frozenset("嗯恩哦噢喔啊呃额哎诶欸对好是行的哼和呀嘛")
 BACKCHANNEL_MAX_CHARS = 4
+BACKCHANNEL_SOUND_SCORE = 80.0
 
 
 def is_backchannel(text: str) -> bool:
@@ -114,7 +119,12 @@ def is_backchannel(text: str) -> bool:
     words = words_only(text)
     if words in BACKCHANNELS:
         return True
-    return 0 < len(words) <= BACKCHANNEL_MAX_CHARS and set(words) <= BACKCHANNEL_CHARS
+    if not 0 < len(words) <= BACKCHANNEL_MAX_CHARS:
+        return False
+    if set(words) <= BACKCHANNEL_CHARS:
+        return True
+    heard = sound(words)  # 对队伍 is 对对对 misheard
+    return any(fuzz.ratio(heard, sound(noise)) >= BACKCHANNEL_SOUND_SCORE for noise in BACKCHANNELS)
 
 
 def interrupts_bot(speech_ms: float, text: str, config: TurnConfig) -> bool:
