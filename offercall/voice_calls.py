@@ -68,6 +68,7 @@ def fixed_prompts(settings: Settings) -> list[str]:
     """What the bot says the same way to every customer (customer-specific parts aside)."""
     voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
     return [
+        texts.opening(voice, "张**先生"),  # its clauses before the name are the same for all
         texts.disclosure(voice), texts.HANDOFF_QUESTION, texts.HUMAN_QUESTION,
         texts.NOT_UNDERSTOOD, texts.transfer_notice(), texts.not_interested_goodbye(voice),
         texts.already_has_loan_goodbye(voice), texts.opt_out_confirmation(), texts.goodbye(),
