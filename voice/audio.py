@@ -128,6 +128,48 @@ def convert(data: bytes, source: AudioFormat, target: AudioFormat) -> bytes:
     return encode(resample(pcm, source.sample_rate, target.sample_rate), target.encoding)
 
 
+class StreamResampler:
+    """A polyphase resampler for audio that arrives in chunks, with the same anti-aliasing
+    filter as :func:`resample` and its state kept between chunks.
+
+    (``audioop.ratecv`` interpolates linearly; on 8 kHz telephone speech its images cost
+    Vosk real words, e.g. 打错人 heard as 打错文.) The output lags the input by half the
+    filter, about a millisecond.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        if from_rate == to_rate:
+            raise ValueError(f"nothing to resample: both rates are {from_rate} Hz")
+        divisor = gcd(from_rate, to_rate)
+        self.up, self.down = to_rate // divisor, from_rate // divisor
+        widest = max(self.up, self.down)
+        taps = signal.firwin(2 * 10 * widest + 1, 1.0 / widest, window=("kaiser", 5.0)) * self.up
+        per_phase = -(-len(taps) // self.up)
+        taps = np.pad(taps, (0, per_phase * self.up - len(taps)))
+        self._phases = taps.reshape(per_phase, self.up).T.astype(np.float32)
+        """``_phases[phase, j]`` weighs the input sample ``j`` steps before the output's."""
+        self._history = np.zeros(per_phase - 1, dtype=np.float32)
+        self._first = -(per_phase - 1)  # the input index of ``_history[0]``
+        self._next_out = 0
+
+    def feed(self, pcm: bytes) -> bytes:
+        """Resamples the next chunk of 16-bit PCM; returns what can be computed so far."""
+        chunk = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+        buffer = np.concatenate([self._history, chunk])
+        last = self._first + len(buffer) - 1
+        end = ((last + 1) * self.up - 1) // self.down + 1  # outputs whose input has arrived
+        outputs = np.arange(self._next_out, end, dtype=np.int64)
+        position = outputs * self.down
+        newest = position // self.up
+        window = (newest - self._first)[:, None] - np.arange(self._phases.shape[1])[None, :]
+        out = np.einsum("nk,nk->n", buffer[window], self._phases[position - newest * self.up])
+        self._next_out = end
+        keep = self._phases.shape[1] - 1
+        self._history = buffer[len(buffer) - keep :] if keep else buffer[:0]
+        self._first = last - keep + 1
+        return np.clip(np.round(out), -32768, 32767).astype("<i2").tobytes()
+
+
 class StreamConverter:
     """Converts a stream of chunks to another format, keeping resampler state between chunks.
 
@@ -138,7 +180,10 @@ class StreamConverter:
     def __init__(self, source: AudioFormat, target: AudioFormat) -> None:
         self.source = source
         self.target = target
-        self._state: object = None
+        self._resampler = (
+            StreamResampler(source.sample_rate, target.sample_rate)
+            if source.sample_rate != target.sample_rate else None
+        )
         self._odd = b""
 
     def feed(self, data: bytes) -> bytes:
@@ -148,10 +193,8 @@ class StreamConverter:
             if len(data) % 2:
                 data, self._odd = data[:-1], data[-1:]
         pcm = decode(data, self.source.encoding)
-        if self.source.sample_rate != self.target.sample_rate:
-            pcm, self._state = audioop.ratecv(
-                pcm, 2, 1, self.source.sample_rate, self.target.sample_rate, self._state
-            )
+        if self._resampler is not None:
+            pcm = self._resampler.feed(pcm)
         return encode(pcm, self.target.encoding)
 
 
