@@ -51,3 +51,14 @@ def test_the_raw_text_is_kept():
 
 def test_empty_transcripts_stay_empty():
     assert repair("   ").text == ""
+
+
+@pytest.mark.parametrize("heard", ["我不要贷款", "我不想申请", "我没在忙", "不是的我要办"])
+def test_a_negation_is_never_repaired_into_its_opposite(heard):
+    repaired = repair(heard, expect="yes_no", unsure=True).text
+    assert repaired not in {"是的", "我要申请", "我在忙"}
+
+
+def test_negated_answers_still_match_negated_canonical_forms():
+    assert repair("不用不用了").text == "不用了"
+    assert repair("布是我", expect="identity", unsure=True).text == "不是"

@@ -50,6 +50,7 @@ DOMAIN_WORDS = (
 )
 """Words worth correcting when heard as a same-sounding wrong character pair."""
 
+NEGATION_SYLLABLES = frozenset({"bu", "mei", "bie"})
 STRONG_SCORE = 88.0
 EXPECTED_SCORE = 70.0
 SHORT_ANSWER_MAX_CHARS = 8
@@ -81,11 +82,18 @@ def sound(text: str) -> str:
     return " ".join(s for s in lazy_pinyin(text, style=Style.NORMAL, errors="ignore") if s.strip())
 
 
+def negated(text: str) -> bool:
+    """True when ``text`` has a syllable that sounds like a negation (不, 没, 别)."""
+    return not NEGATION_SYLLABLES.isdisjoint(sound(text).split())
+
+
 def _best(text: str, choices: dict[str, tuple[str, ...]], keys: tuple[str, ...]) -> tuple[str, float]:
-    heard = sound(text)
+    heard, heard_negated = sound(text), negated(text)
     best, best_score = "", 0.0
     for canonical in keys:
         for variant in choices[canonical]:
+            if negated(variant) != heard_negated:
+                continue  # 我不要贷款 is close to 我要贷款 in sound, and its opposite in meaning
             score = 100.0 if variant == text else fuzz.ratio(heard, sound(variant))
             if score > best_score:
                 best, best_score = canonical, score
