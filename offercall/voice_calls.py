@@ -54,6 +54,14 @@ class VoiceRuntime:
         await self.load()
         return await self.speaker.warm(fixed_prompts(self.settings), fmt)
 
+    async def warm_for_customer(self, engine: Engine, customer_id: str, fmt: AudioFormat) -> int:
+        """Synthesises what the bot may say to this customer (their name, offer and the answers
+        about it) while the call rings, so those turns start from the cache."""
+        found = await asyncio.to_thread(_customer_offer, engine, customer_id)
+        if found is None:
+            return 0
+        return await self.speaker.warm(customer_prompts(self.settings, found), fmt)
+
     def session_config(self) -> SessionConfig:
         """Call timings from the settings."""
         turn = TurnConfig(
@@ -74,7 +82,39 @@ def fixed_prompts(settings: Settings) -> list[str]:
         texts.already_has_loan_goodbye(voice), texts.opt_out_confirmation(), texts.goodbye(),
         texts.wrong_person_goodbye(), texts.SILENCE_REPROMPT + texts.HANDOFF_QUESTION,
         texts.SILENCE_GOODBYE, texts.CALLBACK_QUESTION, SORRY_TEXT, MAX_DURATION_TEXT,
+        *faq_prompts(settings, None),
     ]
+
+
+def faq_prompts(settings: Settings, offer: texts.Offer | None) -> list[str]:
+    """The FAQ answers as this offer (or, without one, every customer) would hear them."""
+    voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
+    faq = texts.load_faq()
+    answers = []
+    for intent, entry in faq.items():
+        if bool(entry.get("needs_identity")) != (offer is not None):
+            continue
+        try:
+            answers.append(texts.answer(intent, faq, voice, offer, identity_confirmed=True))
+        except KeyError:  # an answer that quotes the offer, with no offer to quote
+            continue
+    return [text for text in answers if text]
+
+
+def customer_prompts(settings: Settings, found: store.CustomerOffer) -> list[str]:
+    """What the bot says only to this customer: the opening with their name, then, if they have
+    an offer, its pitch and the answers that quote it."""
+    voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
+    prompts = [texts.opening(voice, texts.display_name(found.masked_name, found.gender))]
+    offer = texts.Offer.of(found)
+    if offer is not None:
+        prompts += [texts.offer_pitch(voice, offer), *faq_prompts(settings, offer)]
+    return prompts
+
+
+def _customer_offer(engine: Engine, customer_id: str) -> store.CustomerOffer | None:
+    with session_scope(engine) as session:
+        return store.get_customer_offer(session, customer_id)
 
 
 def new_call_id() -> str:
@@ -110,7 +150,13 @@ async def run_call(
         on_entry=on_entry,
     )
     started_at = utcnow()
-    result = await session.run()
+    warming = asyncio.create_task(
+        runtime.warm_for_customer(engine, customer_id, transport.format), name=f"warm-{call_id}"
+    )
+    try:
+        result = await session.run()
+    finally:
+        warming.cancel()
     await asyncio.to_thread(_store_call, engine, result, transport.name, started_at)
     return result
 

@@ -71,7 +71,7 @@ def customer_lines(run: SimulatedCallRun) -> list:
 
 async def test_interested_customer_is_transferred_with_a_handoff_record(call, bot_stack):
     run = await call("C0002", "是的，我是", "好的，我要申请")
-    assert run.result.outcome == "transferred"
+    assert run.result.outcome == "transferred", lines(run)
     assert run.customer.transferred_to is not None
     handoff_id = run.result.handoff_id
     assert handoff_id is not None and run.customer.transferred_to[0] == handoff_id
@@ -90,7 +90,7 @@ async def test_interested_customer_is_transferred_with_a_handoff_record(call, bo
 
 async def test_busy_customer_books_a_callback(call, bot_stack):
     run = await call("C0003", "对，是我", "我现在在开车，不方便", "明天下午吧")
-    assert run.result.outcome == "callback"
+    assert run.result.outcome == "callback", lines(run)
     with session_scope(bot_stack.engine) as session:
         callbacks = store.callbacks_for(session, run.result.call_id)
     assert len(callbacks) == 1 and callbacks[0].due_at.hour in range(5, 10)  # afternoon, UTC+8
@@ -98,14 +98,14 @@ async def test_busy_customer_books_a_callback(call, bot_stack):
 
 async def test_opt_out_puts_the_customer_on_the_do_not_contact_list(call, bot_stack):
     run = await call("C0012", "是我", "以后不要再给我打电话了")
-    assert run.result.outcome == "opt_out"
+    assert run.result.outcome == "opt_out", lines(run)
     with session_scope(bot_stack.engine) as session:
         assert store.is_do_not_contact(session, customer_id="C0012", phone=None)
 
 
 async def test_wrong_person_hears_no_offer(call):
     run = await call("C0004", "不是，你打错了")
-    assert run.result.outcome == "wrong_person"
+    assert run.result.outcome == "wrong_person", lines(run)
     spoken = said(run)
     for secret in ["额度", "万元", "利率", "预授信"]:
         assert secret not in spoken
@@ -120,7 +120,7 @@ async def test_talking_over_the_bot_stops_playback_and_drops_the_rest_of_its_tur
     pitch = next(e for e in run.result.transcript if e.speaker == "bot" and "预授信额度" in e.text)
     assert pitch.kind == "unspoken"
     assert run.customer.cleared >= 1
-    assert run.result.outcome == "not_interested"
+    assert run.result.outcome == "not_interested", lines(run)
 
 
 async def test_a_backchannel_does_not_stop_the_bot(call):
@@ -130,7 +130,7 @@ async def test_a_backchannel_does_not_stop_the_bot(call):
     assert not [e for e in run.result.transcript if e.kind == "barge_in"]
     pitch = next(e for e in run.result.transcript if e.speaker == "bot" and "预授信额度" in e.text)
     assert not pitch.interrupted
-    assert run.result.outcome == "not_interested"
+    assert run.result.outcome == "not_interested", lines(run)
 
 
 async def test_silence_is_reprompted_then_the_bot_hangs_up(call, bot_stack):
@@ -145,7 +145,7 @@ async def test_keys_answer_yes_and_ask_for_a_human(call):
     run = await call("C0009", "[press 1]", "[press 0]")
     assert [e.intent for e in run.result.transcript if e.kind == "dtmf"] == ["/affirm", "/request_handoff"]
     assert any("预授信额度" in t for t in run.result.bot_texts())
-    assert run.result.outcome == "transferred"
+    assert run.result.outcome == "transferred", lines(run)
 
 
 async def test_every_call_leaves_a_two_channel_recording_and_a_transcript(call, bot_stack):
@@ -175,5 +175,20 @@ async def test_an_unanswered_call_records_no_answer_without_a_conversation(call,
 async def test_the_call_ends_at_the_maximum_duration(call):
     short = replace(TURNS, max_call_ms=8000)
     run = await call("C0001", "[silence 30]", turns=short)
-    assert run.result.outcome == "max_duration"
+    assert run.result.outcome == "max_duration", lines(run)
     assert run.result.duration_ms < 20_000
+
+
+async def test_a_customers_offer_and_answers_are_synthesised_while_the_call_rings(
+    bot_stack, voice_runtime
+):
+    from offercall.voice_calls import _customer_offer, customer_prompts
+    from voice.audio import MULAW_8K
+
+    found = _customer_offer(bot_stack.engine, "C0003")
+    prompts = customer_prompts(bot_stack.settings, found)
+    assert any("预授信额度" in text and "万元" in text for text in prompts)  # the pitch, spoken amount
+    assert any("年化利率在" in text for text in prompts)  # the rate answer, with this offer's rates
+    await voice_runtime.warm_for_customer(bot_stack.engine, "C0003", MULAW_8K)
+    assert await voice_runtime.speaker.warm(prompts, MULAW_8K) == 0  # every clause now cached
+    assert await voice_runtime.warm_for_customer(bot_stack.engine, "C9999", MULAW_8K) == 0

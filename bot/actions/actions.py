@@ -58,19 +58,6 @@ def _conversation_id(tracker: Tracker) -> str:
     return tracker.sender_id
 
 
-def _as_offer(found: store.CustomerOffer | None) -> texts.Offer | None:
-    if found is None or found.offer_id is None:
-        return None
-    return texts.Offer(
-        product=found.product,
-        amount_yuan=found.amount_yuan,
-        rate_min=found.rate_min,
-        rate_max=found.rate_max,
-        term_months=found.term_months,
-        valid_until=found.valid_until,
-    )
-
-
 async def _lookup(tracker: Tracker) -> store.CustomerOffer | None:
     customer_id = tracker.get_slot("customer_id")
     if not customer_id:
@@ -180,7 +167,7 @@ class ActionPresentOffer(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         context = get_context()
-        offer = _as_offer(await _lookup(tracker))
+        offer = texts.Offer.of(await _lookup(tracker))
         dispatcher.utter_message(text=texts.disclosure(context.voice))
         if offer is None:
             dispatcher.utter_message(
@@ -208,7 +195,7 @@ class ActionAnswerQuestion(Action):
             event.get("event") == "action" and event.get("name") == OFFER_ACTION
             for event in tracker.events
         )
-        offer = _as_offer(await _lookup(tracker)) if confirmed else None
+        offer = texts.Offer.of(await _lookup(tracker)) if confirmed else None
         name = tracker.get_slot("display_name") or "机主"
         reply = texts.answer(intent, context.faq, context.voice, offer, confirmed)
         if reply is None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from zhnorm import say_amount
+
+if TYPE_CHECKING:
+    from offercall.store import CustomerOffer
 
 FAQ_PATH = Path(__file__).resolve().parent.parent / "faq.yml"
 
@@ -33,6 +36,16 @@ class Offer:
     rate_max: float
     term_months: int
     valid_until: date
+
+    @classmethod
+    def of(cls, found: CustomerOffer | None) -> Offer | None:
+        """The offer in a customer lookup, or None when there is no customer or no active offer."""
+        if found is None or found.offer_id is None:
+            return None
+        return cls(
+            product=found.product, amount_yuan=found.amount_yuan, rate_min=found.rate_min,
+            rate_max=found.rate_max, term_months=found.term_months, valid_until=found.valid_until,
+        )
 
 
 @dataclass(frozen=True)
