@@ -1,0 +1,1 @@
+"""Human handoff: the queue of interested customers, routed to call-center agents."""
