@@ -62,3 +62,10 @@ def test_a_negation_is_never_repaired_into_its_opposite(heard):
 def test_negated_answers_still_match_negated_canonical_forms():
     assert repair("不用不用了").text == "不用了"
     assert repair("布是我", expect="identity", unsure=True).text == "不是"
+
+
+def test_a_polite_refusal_misheard_is_recovered_when_unsure():
+    """不用了，谢谢 heard as 不能 谢谢 (seen in a real Vosk run): the NLU guessed ask_amount at
+    0.62, so the expected answers of the yes/no question decide."""
+    assert repair("不能 谢谢", expect="yes_no").text == "不能谢谢"
+    assert repair("不能 谢谢", expect="yes_no", unsure=True).text == "不用了"
