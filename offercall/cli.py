@@ -52,6 +52,36 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
+    from handoff.agents import AccountError, load_agents_csv
+    from handoff.tickets import load_branches
+    from offercall.db import make_engine, session_scope, utcnow
+    from offercall.migrations import migrate
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    try:
+        with session_scope(engine) as session:
+            regions = load_branches(session, Path(args.branches))
+            created, updated = load_agents_csv(session, Path(args.agents), utcnow())
+    except (AccountError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"branches: {regions} region-branch distances; agents: {created} created, {updated} updated")
+    return 0
+
+
+def cmd_chat_link(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.web.customer_token import issue
+
+    if not _customer_exists(settings, args.customer):
+        print(f"error: unknown customer {args.customer!r}", file=sys.stderr)
+        return 2
+    token = issue(args.customer, settings.secret_key, ttl_s=args.hours * 3600)
+    print(f"http://{settings.web_host}:{settings.web_port}/chat?t={token}")
+    return 0
+
+
 def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
     from offercall.training import TrainingError, train
 
@@ -123,7 +153,7 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_call(settings: Settings, args: argparse.Namespace) -> int:
-    from offercall.call_cli import prepare_database, simulated_call
+    from offercall.call_cli import call_via_agent_queue, prepare_database, simulated_call
     from offercall.processes import ServiceError, Supervisor
     from voice.errors import VoiceError
     from voice.transports.simulated import parse_script
@@ -145,7 +175,8 @@ def cmd_call(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.answer == "answered":
             supervisor.ensure(["actions", "rasa"], echo=True)
-        run = asyncio.run(simulated_call(
+        place = call_via_agent_queue if args.agents else simulated_call
+        run = asyncio.run(place(
             settings, args.customer, script, speed=args.speed, answer=args.answer, out=sys.stdout,
         ))
     except (ServiceError, VoiceError) as exc:
@@ -186,13 +217,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from offercall.chat_cli import run_chat
     from offercall.processes import ServiceError, Supervisor
     from offercall.training import train
+    from offercall.web.customer_token import issue
 
     train(settings)
     supervisor = Supervisor(settings)
     try:
         supervisor.ensure()
-        chat_url = f"http://{settings.web_host}:{settings.web_port}/chat?customer={args.customer}"
-        print(f"\noffercall is running. Web chat: {chat_url}\n")
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        chat_url = f"{base}/chat?t={issue(args.customer, settings.secret_key)}"
+        print(f"\noffercall is running.\n  Customer chat ({args.customer}): {chat_url}\n"
+              f"  Agent console: {base}/console  (sample logins: data/agents_sample.csv)\n")
         if args.no_chat:
             print("Ctrl-C stops all servers.")
             supervisor.wait()
@@ -217,6 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="load a pre-approved whitelist CSV (UTF-8 or GBK)")
     seed.add_argument("file", nargs="?", default=str(SAMPLE_WHITELIST))
     seed.set_defaults(func=cmd_seed)
+    staff = sub.add_parser("staff", help="load branches (region -> branch distances) and agent accounts")
+    staff.add_argument("--branches", default=str(PROJECT_ROOT / "data" / "branches.csv"))
+    staff.add_argument("--agents", default=str(PROJECT_ROOT / "data" / "agents_sample.csv"))
+    staff.set_defaults(func=cmd_staff)
+    link = sub.add_parser("chat-link", help="print a signed in-app chat link for a customer")
+    link.add_argument("--customer", required=True)
+    link.add_argument("--hours", type=float, default=24.0, help="how long the link works")
+    link.set_defaults(func=cmd_chat_link)
     sub.add_parser("train", help="train the Rasa model (skipped when unchanged)").set_defaults(func=cmd_train)
     sub.add_parser("nlu-report", help="evaluate the NLU on the held-out split into docs/nlu_report.md").set_defaults(
         func=cmd_nlu_report)
@@ -238,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--script", help="a file of customer turns, one per line")
     call.add_argument("--speed", type=float, default=1.0, help="play the call this many times faster")
     call.add_argument("--answer", choices=["answered", "no_answer", "busy"], default="answered")
+    call.add_argument("--agents", action="store_true",
+                      help="hold a transferred call for an agent at the console of `offercall serve`")
     call.set_defaults(func=cmd_call)
     transcribe = sub.add_parser("transcribe", help="print the Vosk transcript of a WAV file")
     transcribe.add_argument("file")

@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -28,9 +43,24 @@ schema_migrations = Table(
 def _initial_schema(connection: Connection) -> None:
     tables = [
         schema.Customer.__table__, schema.Offer.__table__, schema.Conversation.__table__,
-        schema.Callback.__table__, schema.DoNotContact.__table__, schema.Handoff.__table__,
+        schema.Callback.__table__, schema.DoNotContact.__table__,
     ]
     schema.Base.metadata.create_all(connection, tables=tables)
+    frozen = MetaData()
+    Table(  # as it was at step 1; step 3 adds the queue's columns
+        "oc_handoffs", frozen,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("conversation_id", String(128), nullable=False, index=True),
+        Column("customer_id", String(64), index=True),
+        Column("offer_id", Integer),
+        Column("channel", String(16), nullable=False),
+        Column("reason", String(64), nullable=False),
+        Column("transcript", JSON, nullable=False),
+        Column("intents", JSON, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+    )
+    frozen.create_all(connection)
 
 
 def _calls_table(connection: Connection) -> None:
@@ -54,9 +84,97 @@ def _calls_table(connection: Connection) -> None:
     connection.execute(text("CREATE INDEX ix_oc_calls_customer_id ON oc_calls (customer_id)"))
 
 
+def _handoff_queue(connection: Connection) -> None:
+    """The handoff queue: ticket routing columns, the event log, the message log, agents,
+    their login sessions, and the region -> branch table."""
+    stamp = "TIMESTAMP WITH TIME ZONE" if connection.dialect.name == "postgresql" else "DATETIME"
+    for column in (
+        "kind VARCHAR(16) NOT NULL DEFAULT 'live'",
+        "tier VARCHAR(16) NOT NULL DEFAULT 'branch'",
+        "region VARCHAR(100)",
+        "branch_id VARCHAR(32)",
+        "product VARCHAR(100)",
+        "language VARCHAR(32) NOT NULL DEFAULT 'mandarin'",
+        f"waiting_since {stamp}",
+        f"claim_deadline {stamp}",
+        f"callback_due_at {stamp}",
+        "claimed_by INTEGER",
+        f"claimed_at {stamp}",
+        f"connected_at {stamp}",
+        f"closed_at {stamp}",
+        "agent_outcome VARCHAR(32)",
+        "agent_note TEXT",
+        f"updated_at {stamp}",
+    ):
+        connection.execute(text(f"ALTER TABLE oc_handoffs ADD COLUMN {column}"))
+    connection.execute(text("UPDATE oc_handoffs SET waiting_since = created_at, updated_at = created_at"))
+    connection.execute(text("CREATE INDEX ix_oc_handoffs_status ON oc_handoffs (status)"))
+    frozen = MetaData()
+    Table(
+        "oc_handoff_events", frozen,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("handoff_id", Integer, nullable=False, index=True),
+        Column("from_status", String(16)),
+        Column("to_status", String(16), nullable=False),
+        Column("tier", String(16), nullable=False),
+        Column("actor", String(64), nullable=False),
+        Column("reason", Text, nullable=False),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+    )
+    Table(
+        "oc_messages", frozen,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("conversation_id", String(128), nullable=False),
+        Column("sender", String(16), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("client_msg_id", String(64)),
+        Column("handoff_id", Integer),
+        Column("agent_id", Integer),
+        Column("data", JSON, nullable=False),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+        UniqueConstraint("conversation_id", "client_msg_id", name="uq_oc_messages_client_id"),
+        Index("ix_oc_messages_conversation", "conversation_id", "id"),
+    )
+    Table(
+        "oc_branches", frozen,
+        Column("id", String(32), primary_key=True),
+        Column("name", String(100), nullable=False),
+    )
+    Table(
+        "oc_region_branches", frozen,
+        Column("region", String(100), primary_key=True),
+        Column("branch_id", String(32), primary_key=True),
+        Column("distance_km", Float, nullable=False),
+    )
+    Table(
+        "oc_agents", frozen,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("username", String(64), nullable=False, unique=True),
+        Column("display_name", String(100), nullable=False),
+        Column("password_hash", String(256), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("branch_id", String(32)),
+        Column("products", JSON, nullable=False),
+        Column("languages", JSON, nullable=False),
+        Column("active", Boolean, nullable=False),
+        Column("last_seen_at", schema.UTCDateTime),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+    )
+    Table(
+        "oc_agent_sessions", frozen,
+        Column("token_hash", String(64), primary_key=True),
+        Column("agent_id", Integer, nullable=False, index=True),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+        Column("expires_at", schema.UTCDateTime, nullable=False),
+        Column("revoked_at", schema.UTCDateTime),
+    )
+    frozen.create_all(connection)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _calls_table),
+    (3, _handoff_queue),
 ]
 
 

@@ -13,11 +13,14 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base
 
@@ -143,7 +146,8 @@ class DoNotContact(Base):
 
 
 class Handoff(Base):
-    """A request to hand a customer to a human agent (the ticket)."""
+    """A request to hand a customer to a human agent (the ticket). Never deleted; every status
+    change is also a :class:`HandoffEvent`."""
 
     __tablename__ = "oc_handoffs"
     id = Column(Integer, primary_key=True, autoincrement=True)
@@ -154,8 +158,101 @@ class Handoff(Base):
     reason = Column(String(64), nullable=False)
     transcript = Column(JSON, nullable=False)
     intents = Column(JSON, nullable=False)
-    status = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, index=True)
     created_at = Column(UTCDateTime, nullable=False)
+    kind = Column(String(16), nullable=False, default="live")
+    tier = Column(String(16), nullable=False, default="branch")
+    region = Column(String(100))
+    branch_id = Column(String(32))
+    product = Column(String(100))
+    language = Column(String(32), nullable=False, default="mandarin")
+    waiting_since = Column(UTCDateTime)
+    claim_deadline = Column(UTCDateTime)
+    callback_due_at = Column(UTCDateTime)
+    claimed_by = Column(Integer)
+    claimed_at = Column(UTCDateTime)
+    connected_at = Column(UTCDateTime)
+    closed_at = Column(UTCDateTime)
+    agent_outcome = Column(String(32))
+    agent_note = Column(Text)
+    updated_at = Column(UTCDateTime)
+
+
+class HandoffEvent(Base):
+    """One change of a ticket: who, when, why."""
+
+    __tablename__ = "oc_handoff_events"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    handoff_id = Column(Integer, nullable=False, index=True)
+    from_status = Column(String(16))
+    to_status = Column(String(16), nullable=False)
+    tier = Column(String(16), nullable=False)
+    actor = Column(String(64), nullable=False)
+    reason = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+class Message(Base):
+    """A message of a conversation as its participants see it (chat, or a call's live
+    transcript once it is with an agent). Ids order the log; clients resume after an id."""
+
+    __tablename__ = "oc_messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "client_msg_id", name="uq_oc_messages_client_id"),
+        Index("ix_oc_messages_conversation", "conversation_id", "id"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id = Column(String(128), nullable=False)
+    sender = Column(String(16), nullable=False)  # customer | bot | agent | system
+    text = Column(Text, nullable=False)
+    client_msg_id = Column(String(64))
+    handoff_id = Column(Integer)
+    agent_id = Column(Integer)
+    data = Column(JSON, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+class Branch(Base):
+    __tablename__ = "oc_branches"
+    id = Column(String(32), primary_key=True)
+    name = Column(String(100), nullable=False)
+
+
+class RegionBranch(Base):
+    """How far each branch is from a customer region (county/district)."""
+
+    __tablename__ = "oc_region_branches"
+    region = Column(String(100), primary_key=True)
+    branch_id = Column(String(32), primary_key=True)
+    distance_km = Column(Float, nullable=False)
+
+
+class Agent(Base):
+    """A call-center agent or supervisor who logs in to the console."""
+
+    __tablename__ = "oc_agents"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(100), nullable=False)
+    password_hash = Column(String(256), nullable=False)
+    role = Column(String(16), nullable=False)
+    branch_id = Column(String(32))
+    products = Column(JSON, nullable=False)
+    languages = Column(JSON, nullable=False)
+    active = Column(Boolean, nullable=False)
+    last_seen_at = Column(UTCDateTime)
+    created_at = Column(UTCDateTime, nullable=False)
+
+
+class AgentSession(Base):
+    """A login: the console's cookie or bearer token, stored only as a hash."""
+
+    __tablename__ = "oc_agent_sessions"
+    token_hash = Column(String(64), primary_key=True)
+    agent_id = Column(Integer, nullable=False, index=True)
+    created_at = Column(UTCDateTime, nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)
+    revoked_at = Column(UTCDateTime)
 
 
 class Call(Base):

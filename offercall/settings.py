@@ -43,6 +43,16 @@ def _as_bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be true/false or 1/0, got {raw!r}")
 
 
+SLA_SETTINGS = {  # environment variable -> (field, default): the handoff queue's time limits
+    "OFFERCALL_SLA_VOICE_WIDEN_S": ("sla_voice_widen_s", 20),
+    "OFFERCALL_SLA_VOICE_CALLBACK_S": ("sla_voice_callback_s", 60),
+    "OFFERCALL_SLA_CHAT_WIDEN_S": ("sla_chat_widen_s", 60),
+    "OFFERCALL_SLA_CHAT_CALLBACK_S": ("sla_chat_callback_s", 300),
+    "OFFERCALL_SLA_CALLBACK_CLAIM_S": ("sla_callback_claim_s", 2 * 86400),
+    "OFFERCALL_CALLBACK_PROMISE_MIN": ("callback_promise_min", 30),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything offercall's processes need to know about their surroundings."""
@@ -66,6 +76,12 @@ class Settings:
     endpoint_silence_ms: int = 600
     max_call_s: int = 300
     debug: bool = False
+    sla_voice_widen_s: int = 20
+    sla_voice_callback_s: int = 60
+    sla_chat_widen_s: int = 60
+    sla_chat_callback_s: int = 300
+    sla_callback_claim_s: int = 2 * 86400
+    callback_promise_min: int = 30
 
     @property
     def recordings_dir(self) -> Path:
@@ -109,6 +125,7 @@ class Settings:
             "OFFERCALL_ENDPOINT_MS": str(self.endpoint_silence_ms),
             "OFFERCALL_MAX_CALL_S": str(self.max_call_s),
             "OFFERCALL_DEBUG": "true" if self.debug else "false",
+            **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
         }
 
     @classmethod
@@ -146,4 +163,6 @@ class Settings:
             endpoint_silence_ms=_as_int("OFFERCALL_ENDPOINT_MS", env.get("OFFERCALL_ENDPOINT_MS", "600")),
             max_call_s=_as_int("OFFERCALL_MAX_CALL_S", env.get("OFFERCALL_MAX_CALL_S", "300")),
             debug=_as_bool("OFFERCALL_DEBUG", env.get("OFFERCALL_DEBUG", "false")),
+            **{attr: _as_int(name, env.get(name, str(default)))
+               for name, (attr, default) in SLA_SETTINGS.items()},
         )

@@ -18,7 +18,6 @@ from offercall.schema import (
     Conversation,
     Customer,
     DoNotContact,
-    Handoff,
     Offer,
 )
 
@@ -42,22 +41,6 @@ class CustomerOffer:
     term_months: int | None
     valid_until: date | None
     offer_version: int | None
-
-
-@dataclass(frozen=True)
-class HandoffRecord:
-    """A handoff ticket as stored."""
-
-    id: int
-    conversation_id: str
-    customer_id: str | None
-    offer_id: int | None
-    channel: str
-    reason: str
-    transcript: list[dict[str, Any]]
-    intents: list[str]
-    status: str
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -198,34 +181,6 @@ def callbacks_for(session: Session, conversation_id: str) -> list[CallbackRecord
         CallbackRecord(r.id, r.conversation_id, r.customer_id, r.due_at, r.requested_text, r.status)
         for r in rows
     ]
-
-
-def create_handoff(
-    session: Session, *, conversation_id: str, customer_id: str | None, offer_id: int | None,
-    channel: str, reason: str, transcript: list[dict[str, Any]], intents: list[str],
-) -> int:
-    """Create a queued handoff ticket with its context; returns the ticket id."""
-    handoff = Handoff(
-        conversation_id=conversation_id, customer_id=customer_id, offer_id=offer_id,
-        channel=channel, reason=reason, transcript=transcript, intents=intents,
-        status="queued", created_at=utcnow(),
-    )
-    session.add(handoff)
-    session.flush()
-    return handoff.id
-
-
-def get_handoff(session: Session, handoff_id: int) -> HandoffRecord | None:
-    """A handoff ticket by id."""
-    row = session.get(Handoff, handoff_id)
-    if row is None:
-        return None
-    return HandoffRecord(
-        id=row.id, conversation_id=row.conversation_id, customer_id=row.customer_id,
-        offer_id=row.offer_id, channel=row.channel, reason=row.reason,
-        transcript=list(row.transcript), intents=list(row.intents), status=row.status,
-        created_at=row.created_at,
-    )
 
 
 @dataclass(frozen=True)

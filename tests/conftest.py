@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy.engine import Engine
 
-from offercall.db import make_engine
+from offercall.db import make_engine, session_scope
 from offercall.migrations import migrate
-from offercall.settings import Settings
+from offercall.settings import PROJECT_ROOT, Settings
 from offercall.training import train
 from tests.postgres import PostgresServer, start_postgres
 from tests.stack import BotStack, start_stack
@@ -61,3 +62,27 @@ def bot_stack_postgres(trained_model, postgres_server, tmp_path_factory) -> Iter
     stack = start_stack(var_dir, postgres_server.new_database(), ["actions", "rasa"])
     yield stack
     stack.stop()
+
+
+QUEUE_NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
+AGENT_PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def staffed(engine) -> Engine:
+    """The database with the sample whitelist, the branches, and agents: jt (金堂, every
+    product), sl (双流, 医保贷 only), pool (营业部, every product), boss (a supervisor)."""
+    from handoff.agents import add_agent
+    from handoff.tickets import load_branches
+    from offercall.whitelist import import_whitelist_file
+
+    import_whitelist_file(engine, PROJECT_ROOT / "data" / "whitelist_sample.csv", today=QUEUE_NOW.date())
+    with session_scope(engine) as session:
+        load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
+        for username, branch, products, role in [
+            ("jt", "JT", ["*"], "agent"), ("sl", "SL", ["医保贷"], "agent"),
+            ("pool", "CD", ["*"], "agent"), ("boss", "CD", ["*"], "supervisor"),
+        ]:
+            add_agent(session, username=username, password=AGENT_PASSWORD, display_name=username,
+                      role=role, branch_id=branch, products=products, now=QUEUE_NOW)
+    return engine

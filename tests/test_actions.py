@@ -24,6 +24,7 @@ from bot.actions.actions import (
     ValidateCallbackForm,
 )
 from bot.actions.context import ActionContext, set_context
+from handoff import tickets
 from offercall import store
 from offercall.db import session_scope
 from offercall.settings import PROJECT_ROOT, Settings
@@ -142,7 +143,7 @@ def test_handoff_record_has_customer_offer_channel_reason_transcript_and_intents
         user("我想办", "request_handoff"), slots={"stage": "offer"}, history=history))
     (transfer,) = [d for d in directives(messages) if d["directive"] == "transfer"]
     with session_scope(context.engine) as session:
-        handoff = store.get_handoff(session, transfer["handoff_id"])
+        handoff = tickets.get_ticket(session, transfer["handoff_id"])
         offer_id = store.get_customer_offer(session, "C0001").offer_id
         assert store.latest_outcome(session, CONVERSATION) == "transferred"
     assert (handoff.customer_id, handoff.offer_id, handoff.channel) == ("C0001", offer_id, "voice")

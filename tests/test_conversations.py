@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from handoff import tickets
 from offercall import store
 from offercall.chat_cli import run_chat
 from offercall.db import session_scope
@@ -91,7 +92,7 @@ def test_asking_to_apply_creates_a_handoff_and_a_transfer_directive(bot_stack):
     assert result["outcome"] == "transferred"
     transfer = next(d for d in result["directives"] if d["name"] == "transfer")
     with session_scope(bot_stack.engine) as session:
-        handoff = store.get_handoff(session, transfer["handoff_id"])
+        handoff = tickets.get_ticket(session, transfer["handoff_id"])
     assert handoff.customer_id == "C0001"
     assert handoff.channel == "chat"
     assert handoff.reason == "customer_requested"
@@ -203,7 +204,7 @@ def test_the_whole_bot_runs_on_postgresql_with_rasas_tracker_store_beside_it(bot
     assert result["outcome"] == "transferred"
     handoff_id = next(d["handoff_id"] for d in result["directives"] if d["name"] == "transfer")
     with session_scope(bot_stack_postgres.engine) as session:
-        assert store.get_handoff(session, handoff_id).customer_id == "C0001"
+        assert tickets.get_ticket(session, handoff_id).customer_id == "C0001"
         rasa_events = session.execute(
             text("SELECT count(*) FROM events WHERE sender_id = :id"), {"id": result["conversation_id"]}
         ).scalar_one()

@@ -18,7 +18,9 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import history, texts
 from bot.actions.context import get_context
+from handoff import tickets
 from offercall import store
+from offercall.db import utcnow
 from offercall.masking import mask_text
 from zhnorm import parse_amount, parse_callback_time, say_amount, say_time
 
@@ -237,15 +239,16 @@ class ActionCreateHandoff(Action):
         channel = tracker.get_slot("channel") or "chat"
 
         def create(session: Any) -> int:
-            handoff_id = store.create_handoff(
+            handoff_id = tickets.enqueue(
                 session,
                 conversation_id=conversation_id,
                 customer_id=tracker.get_slot("customer_id"),
                 offer_id=found.offer_id if found else None,
-                channel=channel,
+                channel=channel if channel in ("voice", "chat") else "chat",
                 reason=reason,
                 transcript=history.transcript(tracker.events),
                 intents=history.detected_intents(tracker.events),
+                now=utcnow(),
             )
             store.record_outcome(session, conversation_id, "transferred", reason)
             return handoff_id

@@ -1,0 +1,457 @@
+"""The handoff queue's transactions: enqueue, claim, connect, close, abandon and the SLA sweep.
+
+Functions take a Session (the caller owns the transaction via ``session_scope``) and an
+explicit ``now``, so tests control the clock. Every status change is a compare-and-set on
+the ticket row plus a row in ``oc_handoff_events``; nothing is ever deleted.
+
+Claims are atomic. On PostgreSQL the claimer locks the row with ``SELECT … FOR UPDATE SKIP
+LOCKED``: a second agent clicking at the same moment finds it locked, skips it and is told it
+is taken, without waiting. SQLite has no row locks; there the claim is a single conditional
+``UPDATE … WHERE status IN (claimable)`` that SQLite's one-writer lock serialises, and only the
+statement that changed the row wins.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from handoff import routing, sla
+from handoff.agents import AgentAccount, all_accounts
+from offercall.schema import (
+    Branch,
+    Customer,
+    Handoff,
+    HandoffEvent,
+    Offer,
+    RegionBranch,
+)
+
+AGENT_OUTCOMES = ("applied", "follow_up", "not_qualified", "other")
+
+
+class TicketError(Exception):
+    """A ticket operation that cannot be done, with the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A handoff ticket with the customer and offer context an agent needs."""
+
+    id: int
+    conversation_id: str
+    channel: str
+    kind: str
+    tier: str
+    status: str
+    reason: str
+    intents: list[str]
+    transcript: list[dict[str, Any]]
+    customer_id: str | None
+    offer_id: int | None
+    masked_name: str
+    full_name: str
+    phone: str
+    region: str | None
+    branch_id: str | None
+    product: str | None
+    amount_yuan: int | None
+    rate_min: float | None
+    rate_max: float | None
+    term_months: int | None
+    language: str
+    created_at: datetime
+    waiting_since: datetime
+    claim_deadline: datetime | None
+    callback_due_at: datetime | None
+    claimed_by: int | None
+    claimed_at: datetime | None
+    connected_at: datetime | None
+    closed_at: datetime | None
+    agent_outcome: str | None
+    agent_note: str | None
+
+    def facts(self) -> routing.TicketFacts:
+        """What routing decisions look at."""
+        return routing.TicketFacts(
+            ticket_id=self.id, channel=self.channel, kind=self.kind, tier=self.tier,
+            status=self.status, branch_id=self.branch_id, product=self.product,
+            language=self.language, waiting_since=self.waiting_since,
+            claim_deadline=self.claim_deadline, claimed_by=self.claimed_by,
+        )
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    """One row of a ticket's history."""
+
+    id: int
+    handoff_id: int
+    from_status: str | None
+    to_status: str
+    tier: str
+    actor: str
+    reason: str
+    created_at: datetime
+
+
+# ------------------------------------------------------------------ branches
+def load_branches(session: Session, path: Path) -> int:
+    """Replace the branch and region -> branch tables with ``path`` (CSV: region, branch_id,
+    branch_name, distance_km); returns the number of region-branch rows."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = {"region", "branch_id", "branch_name", "distance_km"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    session.execute(delete(RegionBranch))
+    session.execute(delete(Branch))
+    names: dict[str, str] = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            distance = float(row["distance_km"])
+        except ValueError as exc:
+            raise ValueError(f"{path}:{line}: distance_km must be a number") from exc
+        names[row["branch_id"].strip()] = row["branch_name"].strip()
+        session.add(RegionBranch(
+            region=row["region"].strip(), branch_id=row["branch_id"].strip(), distance_km=distance,
+        ))
+    session.add_all(Branch(id=branch_id, name=name) for branch_id, name in names.items())
+    session.flush()
+    return len(rows)
+
+
+def branch_names(session: Session) -> dict[str, str]:
+    """Branch id -> name."""
+    return dict(session.execute(select(Branch.id, Branch.name)).all())
+
+
+def _nearest_branch(session: Session, region: str | None) -> str | None:
+    if not region:
+        return None
+    rows = session.execute(
+        select(RegionBranch.branch_id, RegionBranch.distance_km).where(RegionBranch.region == region.strip())
+    ).all()
+    return routing.nearest_branch(region, {region.strip(): {b: d for b, d in rows}})
+
+
+# ------------------------------------------------------------------- reading
+def _ticket(session: Session, row: Handoff) -> Ticket:
+    customer = session.get(Customer, row.customer_id) if row.customer_id else None
+    offer = session.get(Offer, row.offer_id) if row.offer_id else None
+    return Ticket(
+        id=row.id, conversation_id=row.conversation_id, channel=row.channel, kind=row.kind,
+        tier=row.tier, status=row.status, reason=row.reason, intents=list(row.intents),
+        transcript=list(row.transcript), customer_id=row.customer_id, offer_id=row.offer_id,
+        masked_name=customer.masked_name if customer else "", full_name=customer.name if customer else "",
+        phone=customer.phone if customer else "", region=row.region, branch_id=row.branch_id,
+        product=row.product, amount_yuan=offer.amount_yuan if offer else None,
+        rate_min=float(offer.rate_min) if offer else None,
+        rate_max=float(offer.rate_max) if offer else None,
+        term_months=offer.term_months if offer else None, language=row.language,
+        created_at=row.created_at, waiting_since=row.waiting_since or row.created_at,
+        claim_deadline=row.claim_deadline, callback_due_at=row.callback_due_at,
+        claimed_by=row.claimed_by, claimed_at=row.claimed_at, connected_at=row.connected_at,
+        closed_at=row.closed_at, agent_outcome=row.agent_outcome, agent_note=row.agent_note,
+    )
+
+
+def get_ticket(session: Session, ticket_id: int) -> Ticket | None:
+    """A ticket by id, or None."""
+    row = session.get(Handoff, ticket_id)
+    return _ticket(session, row) if row is not None else None
+
+
+def ticket_for_conversation(session: Session, conversation_id: str) -> Ticket | None:
+    """The conversation's latest ticket, or None."""
+    row = session.execute(
+        select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return _ticket(session, row) if row is not None else None
+
+
+def open_tickets(session: Session) -> list[Ticket]:
+    """Every ticket not yet closed or abandoned, oldest first."""
+    rows = session.execute(
+        select(Handoff).where(Handoff.status.in_(routing.OPEN)).order_by(Handoff.id)
+    ).scalars()
+    return [_ticket(session, row) for row in rows]
+
+
+def events_of(session: Session, ticket_id: int) -> list[TicketEvent]:
+    """A ticket's history, oldest first."""
+    rows = session.execute(
+        select(HandoffEvent).where(HandoffEvent.handoff_id == ticket_id).order_by(HandoffEvent.id)
+    ).scalars()
+    return [_event(row) for row in rows]
+
+
+def _event(row: HandoffEvent) -> TicketEvent:
+    return TicketEvent(
+        id=row.id, handoff_id=row.handoff_id, from_status=row.from_status, to_status=row.to_status,
+        tier=row.tier, actor=row.actor, reason=row.reason, created_at=row.created_at,
+    )
+
+
+def events_after(session: Session, after_id: int, limit: int = 500) -> list[TicketEvent]:
+    """Events with an id above ``after_id`` (the feed tails this)."""
+    rows = session.execute(
+        select(HandoffEvent).where(HandoffEvent.id > after_id).order_by(HandoffEvent.id).limit(limit)
+    ).scalars()
+    return [_event(row) for row in rows]
+
+
+def last_event_id(session: Session) -> int:
+    """The highest event id so far (0 when none)."""
+    return session.execute(select(func.max(HandoffEvent.id))).scalar() or 0
+
+
+# ------------------------------------------------------------------- writing
+def enqueue(
+    session: Session, *, conversation_id: str, customer_id: str | None, offer_id: int | None,
+    channel: str, reason: str, transcript: list[dict[str, Any]], intents: list[str], now: datetime,
+) -> int:
+    """Put a customer in the queue, routed first to the branch nearest their region; returns
+    the ticket id."""
+    if channel not in routing.CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(routing.CHANNELS)}, got {channel!r}")
+    customer = session.get(Customer, customer_id) if customer_id else None
+    offer = session.get(Offer, offer_id) if offer_id else None
+    region = customer.region if customer else None
+    row = Handoff(
+        conversation_id=conversation_id, customer_id=customer_id, offer_id=offer_id,
+        channel=channel, reason=reason, transcript=transcript, intents=intents, status="queued",
+        created_at=now, kind="live", tier="branch", region=region,
+        branch_id=_nearest_branch(session, region), product=offer.product if offer else None,
+        language="mandarin", waiting_since=now, updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    _log(session, row, None, "bot", f"customer handed off: {reason}", now)
+    return row.id
+
+
+def _log(session: Session, row: Handoff, from_status: str | None, actor: str, reason: str, now: datetime) -> None:
+    session.add(HandoffEvent(
+        handoff_id=row.id, from_status=from_status, to_status=row.status, tier=row.tier,
+        actor=actor, reason=reason, created_at=now,
+    ))
+    session.flush()
+
+
+def _locked(session: Session, ticket_id: int, *, skip_locked: bool = False) -> Handoff | None:
+    """The ticket row, locked for this transaction on PostgreSQL (None: missing or, with
+    ``skip_locked``, being changed by someone else right now)."""
+    query = select(Handoff).where(Handoff.id == ticket_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=skip_locked)
+    return session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _change(
+    session: Session, ticket_id: int, expect: Iterable[str], new_status: str, actor: str,
+    reason: str, now: datetime, **values: Any,
+) -> Handoff | None:
+    """Compare-and-set: moves the ticket to ``new_status`` only if its status is in ``expect``.
+    Returns the updated row, or None when someone else changed it first."""
+    expect = tuple(expect)
+    for current in expect:
+        routing.check_transition(current, new_status)
+    result = session.execute(
+        update(Handoff)
+        .where(Handoff.id == ticket_id, Handoff.status.in_(expect))
+        .values(status=new_status, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    row = session.get(Handoff, ticket_id, populate_existing=True)
+    assert row is not None
+    session.add(HandoffEvent(
+        handoff_id=row.id, from_status=_previous(session, row.id), to_status=new_status,
+        tier=row.tier, actor=actor, reason=reason, created_at=now,
+    ))
+    session.flush()
+    return row
+
+
+def _previous(session: Session, ticket_id: int) -> str | None:
+    return session.execute(
+        select(HandoffEvent.to_status).where(HandoffEvent.handoff_id == ticket_id)
+        .order_by(HandoffEvent.id.desc()).limit(1)
+    ).scalar()
+
+
+def claim(session: Session, ticket_id: int, agent: AgentAccount, now: datetime) -> Ticket:
+    """The agent takes the ticket. Exactly one of several simultaneous claimers wins; the
+    others get a 409. An agent may only claim tickets routed to them (403)."""
+    row = _locked(session, ticket_id, skip_locked=True)
+    if row is None:
+        if session.get(Handoff, ticket_id) is None:
+            raise TicketError(404, f"no ticket {ticket_id}")
+        raise TicketError(409, "another agent is claiming this ticket")
+    ticket = _ticket(session, row)
+    if ticket.status not in routing.CLAIMABLE:
+        raise TicketError(409, f"ticket {ticket_id} is already {ticket.status}")
+    if not routing.can_claim(agent.profile(), ticket.facts()):
+        raise TicketError(403, f"ticket {ticket_id} is not in your queue")
+    changed = _change(
+        session, ticket_id, routing.CLAIMABLE, "claimed", f"agent:{agent.id}",
+        f"claimed by {agent.display_name}", now, claimed_by=agent.id, claimed_at=now,
+    )
+    if changed is None:
+        raise TicketError(409, f"ticket {ticket_id} was just claimed by another agent")
+    return _ticket(session, changed)
+
+
+def claim_next(session: Session, agent: AgentAccount, now: datetime) -> Ticket | None:
+    """The agent takes the most urgent ticket in their queue (None: nothing to take).
+    Concurrent callers each get a different ticket."""
+    for facts in routing.queue_for(agent.profile(), (t.facts() for t in open_tickets(session)), now):
+        try:
+            return claim(session, facts.ticket_id, agent, now)
+        except TicketError as exc:
+            if exc.status != 409:
+                raise
+    return None
+
+
+def connect(session: Session, ticket_id: int, actor: str, now: datetime) -> bool:
+    """The customer and the agent are talking. False if the ticket was not claimed any more."""
+    return _change(session, ticket_id, ("claimed",), "connected", actor, "agent connected", now,
+                   connected_at=now) is not None
+
+
+def close(
+    session: Session, ticket_id: int, agent: AgentAccount, outcome: str, note: str, now: datetime
+) -> Ticket:
+    """The agent records how it went; the ticket is done."""
+    if outcome not in AGENT_OUTCOMES:
+        raise TicketError(400, f"outcome must be one of {', '.join(AGENT_OUTCOMES)}")
+    ticket = get_ticket(session, ticket_id)
+    if ticket is None:
+        raise TicketError(404, f"no ticket {ticket_id}")
+    if ticket.claimed_by != agent.id and not agent.is_supervisor:
+        raise TicketError(403, f"ticket {ticket_id} is not yours")
+    changed = _change(
+        session, ticket_id, ("claimed", "connected"), "closed", f"agent:{agent.id}",
+        f"closed: {outcome}" + (f" ({note.strip()[:200]})" if note.strip() else ""), now,
+        closed_at=now, agent_outcome=outcome, agent_note=note.strip(),
+    )
+    if changed is None:
+        raise TicketError(409, f"ticket {ticket_id} is {ticket.status}, not open with an agent")
+    return _ticket(session, changed)
+
+
+def abandon(session: Session, ticket_id: int, reason: str, now: datetime) -> bool:
+    """The customer left before an agent connected (a live ticket only; callback tasks stay).
+    False when there was nothing to abandon."""
+    row = session.get(Handoff, ticket_id)
+    if row is None or row.kind != "live":
+        return False
+    waiting = tuple(routing.CLAIMABLE | {"claimed"})
+    return _change(session, ticket_id, waiting, "abandoned", "customer", reason, now) is not None
+
+
+def _profiles(session: Session, now: datetime) -> list[routing.AgentProfile]:
+    return [account.profile() for account in all_accounts(session, now)]
+
+
+def offer_waiting(session: Session, now: datetime) -> list[int]:
+    """Marks queued or rerouted tickets that an online agent can take as offered (and offered
+    tickets nobody online can take as queued again); returns the changed ticket ids."""
+    agents = _profiles(session, now)
+    changed = []
+    for ticket in open_tickets(session):
+        if ticket.status not in routing.CLAIMABLE:
+            continue
+        staffed = bool(routing.eligible_agents(ticket.facts(), agents))
+        if staffed and ticket.status != "offered":
+            count = len(routing.eligible_agents(ticket.facts(), agents))
+            if _change(session, ticket.id, (ticket.status,), "offered", "system:router",
+                       f"offered to {count} online agent(s)", now):
+                changed.append(ticket.id)
+        elif not staffed and ticket.status == "offered":
+            if _change(session, ticket.id, ("offered",), "queued", "system:router",
+                       "no online agent can take it", now):
+                changed.append(ticket.id)
+    return changed
+
+
+def apply_sla(session: Session, now: datetime, policy: sla.SlaPolicy) -> list[tuple[int, sla.SlaStep]]:
+    """Re-routes every ticket whose time limit has passed; returns what was done."""
+    agents = _profiles(session, now)
+    done = []
+    for ticket in open_tickets(session):
+        step = sla.sla_step(
+            ticket.facts(), now, policy, branch_staffed=routing.branch_staffed(ticket.facts(), agents)
+        )
+        if step is None:
+            continue
+        values: dict[str, Any] = {"tier": "pool"}
+        if step.action == "to_callback":
+            values.update(
+                kind="callback", tier="branch", waiting_since=now,
+                claim_deadline=sla.callback_deadline(now, policy),
+                callback_due_at=now + timedelta(minutes=policy.callback_promise_min),
+            )
+        elif step.action == "reroute_callback":
+            values.update(claim_deadline=sla.callback_deadline(now, policy))
+        actor = "system:sla" if step.breach else "system:router"
+        changed = session.execute(
+            update(Handoff)
+            .where(Handoff.id == ticket.id, Handoff.status == ticket.status, Handoff.tier == ticket.tier,
+                   Handoff.kind == ticket.kind)
+            .values(status="rerouted", updated_at=now, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.rowcount != 1:
+            continue  # another process got there first
+        row = session.get(Handoff, ticket.id, populate_existing=True)
+        assert row is not None
+        _log(session, row, ticket.status, actor, f"{step.action}: {step.reason}", now)
+        done.append((ticket.id, step))
+    return done
+
+
+# ------------------------------------------------------------------ overview
+@dataclass(frozen=True)
+class QueueStats:
+    """The supervisor's overview."""
+
+    waiting: int
+    longest_wait_s: float
+    with_agents: int
+    agents_online: int
+    sla_breaches_today: int
+
+
+def stats(session: Session, now: datetime, day_start: datetime) -> QueueStats:
+    """Queue length, longest wait, agents online and SLA breaches since ``day_start``."""
+    tickets = open_tickets(session)
+    waiting = [t for t in tickets if t.status in routing.CLAIMABLE and t.kind == "live"]
+    breaches = session.execute(
+        select(func.count(HandoffEvent.id)).where(
+            HandoffEvent.actor == "system:sla", HandoffEvent.created_at >= day_start
+        )
+    ).scalar() or 0
+    online = [a for a in all_accounts(session, now) if a.online and a.role == "agent"]
+    return QueueStats(
+        waiting=len(waiting),
+        longest_wait_s=max(((now - t.waiting_since).total_seconds() for t in waiting), default=0.0),
+        with_agents=sum(1 for t in tickets if t.status in ("claimed", "connected")),
+        agents_online=len(online),
+        sla_breaches_today=int(breaches),
+    )
+
