@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from offercall.processes import Supervisor
 from offercall.settings import Settings
+from offercall.web.customer_token import issue
 
 UTTERANCES = [
     "是我", "利率多少", "能借多少", "怎么还款", "要什么材料", "有手续费吗", "多久到账",
@@ -46,13 +47,16 @@ async def bench_parse(session: aiohttp.ClientSession, settings: Settings, rounds
     return timings
 
 
-async def one_conversation(session: aiohttp.ClientSession, base: str, timings: list[float]) -> None:
-    async with session.post(f"{base}/api/chat/start", json={"customer_id": "C0001"}) as resp:
+async def one_conversation(
+    session: aiohttp.ClientSession, base: str, token: str, timings: list[float]
+) -> None:
+    async with session.post(f"{base}/api/chat/start", json={"token": token}) as resp:
         resp.raise_for_status()
         conversation_id = (await resp.json())["conversation_id"]
     for text in CONVERSATION:
         start = time.perf_counter()
-        async with session.post(f"{base}/api/chat/{conversation_id}/messages", json={"text": text}) as resp:
+        url = f"{base}/api/chat/{conversation_id}/messages"
+        async with session.post(url, json={"token": token, "text": text}) as resp:
             resp.raise_for_status()
             await resp.json()
         timings.append((time.perf_counter() - start) * 1000)
@@ -68,7 +72,7 @@ async def bench_chat(
 
     async def run_one() -> None:
         async with semaphore:
-            await one_conversation(session, base, timings)
+            await one_conversation(session, base, sample_token(settings), timings)
             progress.update(1)
 
     start = time.perf_counter()
@@ -109,9 +113,14 @@ def write_report(path: Path, series: dict[str, list[float]], throughput: dict[st
                     "<body style='font-family:sans-serif'>" + "".join(rows), "utf-8")
 
 
+def sample_token(settings: Settings) -> str:
+    """A signed chat token for the sample customer C0001."""
+    return issue("C0001", settings.secret_key)
+
+
 async def check_sample_customer(session: aiohttp.ClientSession, settings: Settings) -> None:
     base = f"http://{settings.web_host}:{settings.web_port}"
-    async with session.post(f"{base}/api/chat/start", json={"customer_id": "C0001"}) as resp:
+    async with session.post(f"{base}/api/chat/start", json={"token": sample_token(settings)}) as resp:
         if resp.status == 404:
             raise SystemExit("customer C0001 is not in the database: run `offercall seed` first")
         resp.raise_for_status()

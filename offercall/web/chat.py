@@ -1,7 +1,7 @@
-"""The chat endpoint: customers' messages to the bot and back, over HTTP or a websocket.
-
-The web widget and the voice layer build on it. A conversation starts with the customer's
-id; the bot opens, and every reply carries the bot's texts and its directives.
+"""The plain HTTP chat API: a customer's messages to the bot and back, for app back ends
+and benchmarks. Requests carry the customer's signed token (as in the app's chat link); the
+bot opens, and every reply carries the bot's texts and its directives. The in-app widget
+uses the websocket in :mod:`offercall.web.widget` instead, which adds agent takeover.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import logging
 import uuid
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from bot.client import BotTurn, RasaUnavailable
 from offercall import store
 from offercall.db import session_scope
-from offercall.web.keys import ENGINE, RASA
+from offercall.schema import Conversation
+from offercall.web.customer_token import TokenError, verify
+from offercall.web.keys import ENGINE, RASA, SETTINGS
 
 log = logging.getLogger(__name__)
 
@@ -87,63 +89,46 @@ def _error(exc: ChatError) -> web.Response:
     return web.json_response({"error": str(exc)}, status=exc.status)
 
 
+def _customer_of(request: web.Request, body: dict[str, Any]) -> str:
+    try:
+        return verify(body.get("token", ""), request.app[SETTINGS].secret_key)
+    except TokenError as exc:
+        raise ChatError(401, str(exc)) from exc
+
+
+async def _owned_by(app: web.Application, conversation_id: str, customer_id: str) -> bool:
+    def check() -> bool:
+        with session_scope(app[ENGINE]) as session:
+            conversation = session.get(Conversation, conversation_id)
+            return conversation is not None and conversation.customer_id == customer_id
+
+    return await asyncio.to_thread(check)
+
+
 async def start_conversation(request: web.Request) -> web.Response:
-    """POST /api/chat/start {"customer_id"} -> {"conversation_id", "texts", "directives"}."""
+    """POST /api/chat/start {"token"} -> {"conversation_id", "texts", "directives"}.
+
+    ``token`` is the signed customer token of the app's chat link."""
     try:
         body = await _json_body(request)
-        conversation_id, turn = await open_conversation(request.app, body.get("customer_id"))
+        conversation_id, turn = await open_conversation(request.app, _customer_of(request, body))
     except ChatError as exc:
         return _error(exc)
     return web.json_response({"conversation_id": conversation_id, **turn_json(turn)})
 
 
 async def send_message(request: web.Request) -> web.Response:
-    """POST /api/chat/{conversation_id}/messages {"text"} -> {"texts", "directives"}."""
+    """POST /api/chat/{conversation_id}/messages {"token", "text"} -> {"texts", "directives"}."""
     try:
         body = await _json_body(request)
+        customer_id = _customer_of(request, body)
+        conversation_id = request.match_info["conversation_id"]
+        if not await _owned_by(request.app, conversation_id, customer_id):
+            raise ChatError(403, "that conversation is not yours")
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
             raise ChatError(400, "text is required")
-        turn = await _ask_bot(request.app, request.match_info["conversation_id"], text.strip())
+        turn = await _ask_bot(request.app, conversation_id, text.strip())
     except ChatError as exc:
         return _error(exc)
     return web.json_response(turn_json(turn))
-
-
-async def chat_websocket(request: web.Request) -> web.WebSocketResponse:
-    """GET /ws/chat: {"type":"start","customer_id"} then {"type":"message","text"} frames.
-
-    The server answers each with {"type":"bot", "conversation_id", "texts", "directives"}
-    or {"type":"error", "status", "message"}; the socket stays open after an error.
-    """
-    ws = web.WebSocketResponse(heartbeat=20)
-    await ws.prepare(request)
-    conversation_id: str | None = None
-    async for frame in ws:
-        if frame.type != WSMsgType.TEXT:
-            continue
-        try:
-            message = frame.json()
-            if not isinstance(message, dict):
-                raise ChatError(400, "frames must be JSON objects")
-            if message.get("type") == "start":
-                conversation_id, turn = await open_conversation(
-                    request.app, message.get("customer_id")
-                )
-            elif message.get("type") == "message":
-                if conversation_id is None:
-                    raise ChatError(409, "send a start frame first")
-                text = message.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    raise ChatError(400, "text is required")
-                turn = await _ask_bot(request.app, conversation_id, text.strip())
-            else:
-                raise ChatError(400, "unknown frame type")
-        except ValueError:
-            await ws.send_json({"type": "error", "status": 400, "message": "frames must be JSON"})
-            continue
-        except ChatError as exc:
-            await ws.send_json({"type": "error", "status": exc.status, "message": str(exc)})
-            continue
-        await ws.send_json({"type": "bot", "conversation_id": conversation_id, **turn_json(turn)})
-    return ws

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from offercall.web import chat, media
+from handoff.api import add_console_routes
+from offercall.web import chat, media, widget
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -25,5 +26,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/chat", chat_page)
     app.router.add_post("/api/chat/start", chat.start_conversation)
     app.router.add_post("/api/chat/{conversation_id}/messages", chat.send_message)
-    app.router.add_get("/ws/chat", chat.chat_websocket)
+    app.router.add_get("/ws/widget", widget.widget_socket)
     app.router.add_get("/media/{protocol}", media.media_stream)
+    add_console_routes(app)
