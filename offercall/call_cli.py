@@ -19,6 +19,7 @@ from voice.asr import load_model, transcribe
 from voice.audio import read_wav
 from voice.events import CallResult, TranscriptEntry
 from voice.repair import repair
+from voice.session import AgentLine
 from voice.transports.simulated import ScriptTurn, SimulatedCustomer, prepare_turns
 
 SPEAKERS = {"bot": "机器人", "customer": "客户", "event": "  ··"}
@@ -57,6 +58,7 @@ async def simulated_call(
     runtime: VoiceRuntime | None = None,
     out: TextIO | None = None,
     customer_options: dict[str, Any] | None = None,
+    line: AgentLine | None = None,
 ) -> SimulatedCallRun:
     """Places one call to a simulated customer who follows ``script``; prints it live to ``out``."""
     runtime = runtime or VoiceRuntime(settings)
@@ -73,10 +75,29 @@ async def simulated_call(
     async with aiohttp.ClientSession() as http:
         result = await run_call(
             settings, runtime, engine, http,
-            customer_id=customer_id, transport=customer, on_entry=show,
+            customer_id=customer_id, transport=customer, on_entry=show, line=line,
         )
     engine.dispose()
     return SimulatedCallRun(result, customer)
+
+
+async def call_via_agent_queue(
+    settings: Settings, customer_id: str, script: list[ScriptTurn], **options: Any
+) -> SimulatedCallRun:
+    """A simulated call whose transfer waits in the agent queue (with the SLA running) until an
+    agent takes it over from the console of a running ``offercall serve``."""
+    from handoff.line import HandoffLine
+    from handoff.service import HandoffService
+    from offercall.web.app import sla_policy
+
+    engine = make_engine(settings.database_url)
+    service = HandoffService(engine, sla_policy(settings))
+    await service.start()
+    try:
+        return await simulated_call(settings, customer_id, script, line=HandoffLine(service), **options)
+    finally:
+        await service.stop()
+        engine.dispose()
 
 
 def transcribe_file(settings: Settings, path: Path) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from bot.actions import texts
 from bot.client import RasaClient
+from handoff.sla import SlaPolicy, callback_promise
 from offercall import store
 from offercall.db import session_scope, utcnow
 from offercall.settings import Settings
@@ -21,7 +22,7 @@ from voice.asr import load_model
 from voice.events import CallResult, TranscriptEntry
 from voice.recording import CallRecorder
 from voice.audio import AudioFormat
-from voice.session import MAX_DURATION_TEXT, SORRY_TEXT, CallSession, SessionConfig
+from voice.session import MAX_DURATION_TEXT, SORRY_TEXT, AgentLine, CallSession, SessionConfig
 from voice.transports.base import Transport
 from voice.tts import PhraseCache, Speaker, make_engine
 from voice.turns import TurnConfig
@@ -83,6 +84,7 @@ def fixed_prompts(settings: Settings) -> list[str]:
         texts.wrong_person_goodbye(), texts.SILENCE_REPROMPT + texts.HANDOFF_QUESTION,
         texts.SILENCE_GOODBYE, texts.CALLBACK_QUESTION, SORRY_TEXT, MAX_DURATION_TEXT,
         *faq_prompts(settings, None),
+        callback_promise(SlaPolicy(callback_promise_min=settings.callback_promise_min)),
     ]
 
 
@@ -133,6 +135,7 @@ async def run_call(
     call_id: str | None = None,
     on_entry: Callable[[TranscriptEntry], None] | None = None,
     config: SessionConfig | None = None,
+    line: AgentLine | None = None,
 ) -> CallResult:
     """Runs one call through the session and stores its record; returns the result."""
     call_id = call_id or new_call_id()
@@ -148,6 +151,7 @@ async def run_call(
         recorder=CallRecorder(call_id, settings.recordings_dir, transport.format.sample_rate),
         config=config or runtime.session_config(),
         on_entry=on_entry,
+        line=line,
     )
     started_at = utcnow()
     warming = asyncio.create_task(

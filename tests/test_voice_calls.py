@@ -8,6 +8,7 @@ the behaviour is the same as at real-time pace).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import wave
 from dataclasses import replace
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from handoff import tickets
 from offercall import store
 from offercall.call_cli import SimulatedCallRun, simulated_call
 from offercall.db import session_scope
 from offercall.voice_calls import VoiceRuntime
+from voice.asr import transcribe
 from voice.audio import read_wav
 from voice.session import SessionConfig
 from voice.transports.simulated import parse_script
@@ -45,12 +48,13 @@ def call(bot_stack, voice_runtime):
     async def place(customer_id: str, *lines: str, **options) -> SimulatedCallRun:
         config = SessionConfig(turn=options.pop("turns", TURNS))
         answer = options.pop("answer", "answered")
+        line = options.pop("line", None)
         options.setdefault("bot_turn_gap_ms", 1500.0)
         runtime = voice_runtime
         runtime.session_config = lambda: config  # type: ignore[method-assign]
         return await simulated_call(
             bot_stack.settings, customer_id, parse_script(lines), speed=SPEED,
-            answer=answer, runtime=runtime, customer_options=options,
+            answer=answer, runtime=runtime, customer_options=options, line=line,
         )
 
     return place
@@ -76,7 +80,7 @@ async def test_interested_customer_is_transferred_with_a_handoff_record(call, bo
     handoff_id = run.result.handoff_id
     assert handoff_id is not None and run.customer.transferred_to[0] == handoff_id
     with session_scope(bot_stack.engine) as session:
-        handoff = store.get_handoff(session, handoff_id)
+        handoff = tickets.get_ticket(session, handoff_id)
         assert handoff is not None and handoff.customer_id == "C0002"
         stored = store.get_call(session, run.result.call_id)
     assert stored.outcome == "transferred" and stored.handoff_id == handoff_id
@@ -192,3 +196,103 @@ async def test_a_customers_offer_and_answers_are_synthesised_while_the_call_ring
     await voice_runtime.warm_for_customer(bot_stack.engine, "C0003", MULAW_8K)
     assert await voice_runtime.speaker.warm(prompts, MULAW_8K) == 0  # every clause now cached
     assert await voice_runtime.warm_for_customer(bot_stack.engine, "C9999", MULAW_8K) == 0
+
+
+# ---------------------------------------------------------------- agent takeover
+AGENT_PASS = "voice-agent-pass"
+
+
+@pytest.fixture
+async def queue(bot_stack):
+    """The handoff queue of this process (feed + line), with a 金堂 agent account."""
+    from handoff import agents as accounts
+    from handoff.line import HandoffLine
+    from handoff.service import HandoffService
+    from handoff.sla import SlaPolicy
+    from offercall.db import utcnow
+    from offercall.settings import PROJECT_ROOT
+
+    with session_scope(bot_stack.engine) as session:
+        tickets.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
+        if accounts.log_in(session, "voice_jt", AGENT_PASS, utcnow()) is None:
+            accounts.add_agent(session, username="voice_jt", password=AGENT_PASS,
+                               display_name="小金", branch_id="JT", now=utcnow())
+
+    async def open_queue(policy=SlaPolicy(), sweep=False):
+        service = HandoffService(bot_stack.engine, policy, sweep_interval_s=0.5, feed_interval_s=0.1)
+        await service.start(sweep=sweep)
+        services.append(service)
+        return service, HandoffLine(service)
+
+    services = []
+    yield open_queue
+    for service in services:
+        await service.stop()
+
+
+async def agent_at_console(service, customer_id, reply, then_close_on):
+    """An agent who claims the customer's call, says ``reply``, and closes the ticket once the
+    customer has said something containing ``then_close_on``."""
+    from handoff import agents as accounts
+    from handoff import messages
+
+    def waiting(session, now):
+        found = [t for t in tickets.open_tickets(session) if t.customer_id == customer_id and t.channel == "voice"]
+        return found[-1] if found else None
+
+    ticket = None
+    while ticket is None:
+        await asyncio.sleep(0.2)
+        ticket = await service.run(waiting)
+    agent = await service.run(lambda session, now: accounts.log_in(session, "voice_jt", AGENT_PASS, now)[1])
+    await service.run(lambda session, now: tickets.claim(session, ticket.id, agent, now))
+    while (await service.run(lambda s, _: tickets.get_ticket(s, ticket.id))).status != "connected":
+        await asyncio.sleep(0.2)
+    await service.run(lambda session, now: messages.post(
+        session, conversation_id=ticket.conversation_id, sender="agent", text=reply,
+        handoff_id=ticket.id, agent_id=agent.id, now=now))
+    heard = ""
+    while then_close_on not in heard:
+        await asyncio.sleep(0.3)
+        heard = "".join(m.text for m in await service.run(
+            lambda s, _: messages.history(s, ticket.conversation_id)) if m.sender == "customer")
+    await service.run(lambda session, now: tickets.close(session, ticket.id, agent, "applied", heard, now))
+    return ticket.id
+
+
+async def test_an_agent_takes_over_the_call_and_the_customer_hears_them(call, queue, bot_stack, voice_runtime):
+    service, line = await queue()
+    reply = "您好，我是客户经理小金，请问您想申请多少额度？"
+    agent = asyncio.create_task(agent_at_console(service, "C0001", reply, then_close_on="五万"))
+    run = await call("C0001", "是的，是我", "好的，我要申请", "[silence 1]", "我想申请五万", line=line)
+    ticket_id = await asyncio.wait_for(agent, 5)
+    assert (run.result.outcome, run.result.ended_by) == ("transferred", "agent"), lines(run)
+    spoken = [e for e in run.result.transcript if e.speaker == "agent"]
+    assert [e.text for e in spoken] == [reply] and spoken[0].end_ms is not None, lines(run)
+    heard = transcribe(voice_runtime.asr_model, bytes(run.customer.heard), run.customer.format.sample_rate).text
+    assert "客户经理" in heard  # the customer really heard the agent's words, in the bot's voice
+    with session_scope(bot_stack.engine) as session:
+        history = [e.to_status for e in tickets.events_of(session, ticket_id)]
+        ticket = tickets.get_ticket(session, ticket_id)
+    assert history == ["queued", "claimed", "connected", "closed"]
+    assert "五万" in ticket.agent_note
+
+
+async def test_a_call_nobody_claims_in_time_gets_a_callback_promise(call, queue, bot_stack):
+    from handoff.sla import SlaPolicy
+
+    service, line = await queue(SlaPolicy(voice_widen_s=1, voice_callback_s=4), sweep=True)
+    run = await call("C0003", "是的，是我", "好的，我要申请", line=line)
+    assert run.result.outcome == "callback", lines(run)
+    assert "分钟内给您回电" in said(run)
+    with session_scope(bot_stack.engine) as session:
+        ticket = tickets.get_ticket(session, run.result.handoff_id)
+    assert (ticket.kind, ticket.status) == ("callback", "rerouted") and ticket.claim_deadline is not None
+
+
+async def test_a_customer_who_hangs_up_in_the_queue_abandons_the_ticket(call, queue, bot_stack):
+    service, line = await queue()
+    run = await call("C0005", "是的，是我", "好的，我要申请", "[hangup]", line=line)
+    assert (run.result.outcome, run.result.ended_by) == ("transferred", "customer"), lines(run)
+    with session_scope(bot_stack.engine) as session:
+        assert tickets.get_ticket(session, run.result.handoff_id).status == "abandoned"

@@ -36,6 +36,37 @@ InboundEvent = AudioIn | DtmfIn | RemoteHangup
 
 
 @dataclass(frozen=True)
+class AgentJoined:
+    """A human agent has claimed the call's handoff ticket."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class AgentSaid:
+    """Something the agent typed, to be spoken to the customer."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CallbackPromised:
+    """Nobody claimed the call in time: say ``text`` (a callback promise) and hang up."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AgentDone:
+    """The agent closed the ticket (or it ended otherwise): the call is over."""
+
+    reason: str = ""
+
+
+LineEvent = AgentJoined | AgentSaid | CallbackPromised | AgentDone
+
+
+@dataclass(frozen=True)
 class Answer:
     """How the dialled party answered: ``answered`` or a failure such as ``no_answer``, ``busy``."""
 
@@ -53,7 +84,7 @@ class TranscriptEntry:
     """One line of a call transcript: either side, with times in media milliseconds."""
 
     speaker: str
-    """customer | bot | event"""
+    """customer | bot | agent | event"""
     text: str
     start_ms: float
     end_ms: float | None = None

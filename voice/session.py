@@ -20,7 +20,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,9 +29,14 @@ from voice.asr import CallRecognizer, FinalTranscript
 from voice.audio import FRAME_MS, AudioFormat, StreamConverter, decode, frames, rms_dbfs
 from voice.errors import VoiceError
 from voice.events import (
+    AgentDone,
+    AgentJoined,
+    AgentSaid,
     AudioIn,
+    CallbackPromised,
     CallResult,
     DtmfIn,
+    LineEvent,
     RemoteHangup,
     TranscriptEntry,
 )
@@ -68,6 +73,19 @@ class BotPort(Protocol):
     async def parse(self, text: str) -> tuple[str | None, float | None]: ...
 
 
+class AgentLine(Protocol):
+    """The call's side of a handoff while the customer waits for, then talks to, a human agent
+    (``handoff.line.HandoffLine`` fits). Without one, a transfer hands the call to the transport."""
+
+    def events(self, handoff_id: int) -> AsyncIterator[LineEvent]: ...
+
+    async def customer_said(self, handoff_id: int, text: str) -> None: ...
+
+    async def connected(self, handoff_id: int) -> None: ...
+
+    async def customer_left(self, handoff_id: int, reason: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class SessionConfig:
     """How a call behaves; turn-taking timings live in :class:`TurnConfig`."""
@@ -77,7 +95,7 @@ class SessionConfig:
     """Bot audio sent ahead of media time, as a jitter cushion."""
     pause_between_texts_ms: int = 250
     asr_unsure_below: float = 0.65
-    nlu_unsure_below: float = 0.6
+    nlu_unsure_below: float = 0.7
     channel: str = "voice"
 
 
@@ -122,8 +140,10 @@ class CallSession:
         recorder: CallRecorder,
         config: SessionConfig | None = None,
         on_entry: Callable[[TranscriptEntry], None] | None = None,
+        line: AgentLine | None = None,
     ) -> None:
         self.call_id = call_id
+        self.line = line
         self.customer_id = customer_id
         self.transport = transport
         self.bot = bot
@@ -177,7 +197,7 @@ class CallSession:
     ) -> CallResult:
         self.transcript.sort(key=lambda entry: entry.start_ms)
         for entry in self.transcript:
-            if entry.speaker == "bot" and entry.kind == "speech" and entry.end_ms is None:
+            if entry.speaker in ("bot", "agent") and entry.kind == "speech" and entry.end_ms is None:
                 entry.kind = "unspoken"
         result = CallResult(
             call_id=self.call_id,
@@ -351,11 +371,7 @@ class CallSession:
                 if event.kind == "hangup":
                     return self._outcome_so_far(), "customer", None
                 if event.kind == "max_duration":
-                    await self._interrupt("maximum call duration")
-                    played = await self._say(BotTurn([MAX_DURATION_TEXT], []))
-                    await self._wait_played(played)
-                    await self.transport.hangup("max_duration")
-                    return "max_duration", "timeout", None
+                    return await self._end_for_max_duration()
                 try:
                     next_turn = await self._handle(event)
                 except RasaUnavailable as exc:
@@ -440,8 +456,9 @@ class CallSession:
             "total": round((now - latency["endpoint"]) * 1000, 1),
         }
 
-    async def _say(self, turn: BotTurn) -> asyncio.Future[None]:
-        """Queues the bot's turn for playback; returns a future that completes when played."""
+    async def _say(self, turn: BotTurn, speaker: str = "bot") -> asyncio.Future[None]:
+        """Queues the bot's (or the agent's) turn for playback; returns a future that completes
+        when played."""
         for directive in turn.directives:
             self._directives.append({"directive": directive.name, **directive.data})
             if directive.name == "dtmf_request":
@@ -450,7 +467,7 @@ class CallSession:
         generation = self._generation
         played: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entries = [
-            self._note("bot", text, kind="speech") for text in turn.texts if text.strip()
+            self._note(speaker, text, kind="speech") for text in turn.texts if text.strip()
         ]
         self._bot_busy = bool(entries)
         self._waiting_since = None
@@ -494,14 +511,78 @@ class CallSession:
     async def _carry_out(self, ending: Directive, played: asyncio.Future[None]) -> tuple[str, str, str | None]:
         await self._wait_played(played)
         if ending.name == "transfer":
-            self._note("event", f"transfer to agent queue (ticket {ending.data.get('handoff_id')})",
-                       kind="transfer")
-            await self.transport.transfer(ending.data.get("handoff_id"), str(ending.data.get("reason", "")))
+            handoff_id = ending.data.get("handoff_id")
+            self._note("event", f"transfer to agent queue (ticket {handoff_id})", kind="transfer")
+            if self.line is not None and isinstance(handoff_id, int):
+                return await self._with_agent(handoff_id)
+            await self.transport.transfer(handoff_id, str(ending.data.get("reason", "")))
             return "transferred", "bot", None
         outcome = str(ending.data.get("outcome", "ended"))
         self._note("event", f"bot hung up: {outcome}", kind="hangup")
         await self.transport.hangup(outcome)
         return outcome, "bot", None
+
+    async def _with_agent(self, handoff_id: int) -> tuple[str, str, str | None]:
+        """Holds the call in the agent queue, then bridges it: the customer's speech goes to the
+        agent's console, and what the agent types is spoken to the customer."""
+        assert self.line is not None
+        line = self.line
+        agent_events = line.events(handoff_id)
+        from_agent = asyncio.ensure_future(anext(agent_events))
+        from_customer = asyncio.ensure_future(self._user_events.get())
+        connected = False
+        try:
+            while True:
+                done, _ = await asyncio.wait({from_agent, from_customer}, return_when=asyncio.FIRST_COMPLETED)
+                if from_customer in done:
+                    event = from_customer.result()
+                    if event.kind == "hangup":
+                        self._note("event", "customer hung up while with the agent queue", kind="hangup")
+                        await line.customer_left(handoff_id, "the customer hung up")
+                        return "transferred", "customer", None
+                    if event.kind == "max_duration":
+                        await line.customer_left(handoff_id, "maximum call duration")
+                        return await self._end_for_max_duration()
+                    if event.kind == "final" and event.final is not None and event.final.text:
+                        assert event.speech is not None
+                        self._note("customer", event.final.text, event.speech.started_ms,
+                                   raw_text=event.final.raw, end_ms=event.speech.at_ms,
+                                   asr_confidence=_round(event.final.confidence))
+                        await line.customer_said(handoff_id, event.final.text)
+                    from_customer = asyncio.ensure_future(self._user_events.get())
+                if from_agent in done:
+                    try:
+                        said = from_agent.result()
+                    except StopAsyncIteration:
+                        said = AgentDone("the handoff line closed")
+                    if isinstance(said, AgentJoined) and not connected:
+                        connected = True
+                        self._note("event", f"agent {said.name} connected", kind="agent_joined")
+                        await line.connected(handoff_id)
+                    elif isinstance(said, AgentSaid):
+                        await self._say(BotTurn([said.text], []), speaker="agent")
+                    elif isinstance(said, CallbackPromised):
+                        self._note("event", "no agent in time: callback promised", kind="callback")
+                        await self._wait_played(await self._say(BotTurn([said.text], [])))
+                        await self.transport.hangup("callback")
+                        return "callback", "bot", None
+                    elif isinstance(said, AgentDone):
+                        self._note("event", f"agent ended the call: {said.reason}", kind="hangup")
+                        await self.transport.hangup("transferred")
+                        return "transferred", "agent", None
+                    from_agent = asyncio.ensure_future(anext(agent_events))
+        finally:
+            for waiting in (from_agent, from_customer):
+                waiting.cancel()
+            with contextlib.suppress(Exception):
+                await agent_events.aclose()  # type: ignore[attr-defined]
+
+    async def _end_for_max_duration(self) -> tuple[str, str, str | None]:
+        await self._interrupt("maximum call duration")
+        played = await self._say(BotTurn([MAX_DURATION_TEXT], []))
+        await self._wait_played(played)
+        await self.transport.hangup("max_duration")
+        return "max_duration", "timeout", None
 
     async def _fail(self, exc: Exception) -> tuple[str, str, str | None]:
         """The bot is unreachable: apologise, hang up, and keep what was said so far."""
