@@ -12,6 +12,7 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium fonts-wqy-microhei)  # the browser tests, with a CJK font
 if ((${#need_apt[@]})); then
   say "installing system packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
