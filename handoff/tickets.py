@@ -189,6 +189,24 @@ def open_tickets(session: Session) -> list[Ticket]:
     return [_ticket(session, row) for row in rows]
 
 
+def _facts(row: Handoff) -> routing.TicketFacts:
+    return routing.TicketFacts(
+        ticket_id=row.id, channel=row.channel, kind=row.kind, tier=row.tier, status=row.status,
+        branch_id=row.branch_id, product=row.product, language=row.language,
+        waiting_since=row.waiting_since or row.created_at, claim_deadline=row.claim_deadline,
+        claimed_by=row.claimed_by,
+    )
+
+
+def open_facts(session: Session) -> list[routing.TicketFacts]:
+    """What routing needs of every open ticket (no customer or offer lookups: the sweeper and
+    ``claim_next`` run this often)."""
+    rows = session.execute(
+        select(Handoff).where(Handoff.status.in_(routing.OPEN)).order_by(Handoff.id)
+    ).scalars()
+    return [_facts(row) for row in rows]
+
+
 def events_of(session: Session, ticket_id: int) -> list[TicketEvent]:
     """A ticket's history, oldest first."""
     rows = session.execute(
@@ -318,7 +336,7 @@ def claim(session: Session, ticket_id: int, agent: AgentAccount, now: datetime) 
 def claim_next(session: Session, agent: AgentAccount, now: datetime) -> Ticket | None:
     """The agent takes the most urgent ticket in their queue (None: nothing to take).
     Concurrent callers each get a different ticket."""
-    for facts in routing.queue_for(agent.profile(), (t.facts() for t in open_tickets(session)), now):
+    for facts in routing.queue_for(agent.profile(), open_facts(session), now):
         try:
             return claim(session, facts.ticket_id, agent, now)
         except TicketError as exc:
@@ -373,19 +391,18 @@ def offer_waiting(session: Session, now: datetime) -> list[int]:
     tickets nobody online can take as queued again); returns the changed ticket ids."""
     agents = _profiles(session, now)
     changed = []
-    for ticket in open_tickets(session):
+    for ticket in open_facts(session):
         if ticket.status not in routing.CLAIMABLE:
             continue
-        staffed = bool(routing.eligible_agents(ticket.facts(), agents))
-        if staffed and ticket.status != "offered":
-            count = len(routing.eligible_agents(ticket.facts(), agents))
-            if _change(session, ticket.id, (ticket.status,), "offered", "system:router",
+        count = len(routing.eligible_agents(ticket, agents))
+        if count and ticket.status != "offered":
+            if _change(session, ticket.ticket_id, (ticket.status,), "offered", "system:router",
                        f"offered to {count} online agent(s)", now):
-                changed.append(ticket.id)
-        elif not staffed and ticket.status == "offered":
-            if _change(session, ticket.id, ("offered",), "queued", "system:router",
+                changed.append(ticket.ticket_id)
+        elif not count and ticket.status == "offered":
+            if _change(session, ticket.ticket_id, ("offered",), "queued", "system:router",
                        "no online agent can take it", now):
-                changed.append(ticket.id)
+                changed.append(ticket.ticket_id)
     return changed
 
 
@@ -393,10 +410,8 @@ def apply_sla(session: Session, now: datetime, policy: sla.SlaPolicy) -> list[tu
     """Re-routes every ticket whose time limit has passed; returns what was done."""
     agents = _profiles(session, now)
     done = []
-    for ticket in open_tickets(session):
-        step = sla.sla_step(
-            ticket.facts(), now, policy, branch_staffed=routing.branch_staffed(ticket.facts(), agents)
-        )
+    for ticket in open_facts(session):
+        step = sla.sla_step(ticket, now, policy, branch_staffed=routing.branch_staffed(ticket, agents))
         if step is None:
             continue
         values: dict[str, Any] = {"tier": "pool"}
@@ -411,17 +426,17 @@ def apply_sla(session: Session, now: datetime, policy: sla.SlaPolicy) -> list[tu
         actor = "system:sla" if step.breach else "system:router"
         changed = session.execute(
             update(Handoff)
-            .where(Handoff.id == ticket.id, Handoff.status == ticket.status, Handoff.tier == ticket.tier,
-                   Handoff.kind == ticket.kind)
+            .where(Handoff.id == ticket.ticket_id, Handoff.status == ticket.status,
+                   Handoff.tier == ticket.tier, Handoff.kind == ticket.kind)
             .values(status="rerouted", updated_at=now, **values)
             .execution_options(synchronize_session=False)
         )
         if changed.rowcount != 1:
             continue  # another process got there first
-        row = session.get(Handoff, ticket.id, populate_existing=True)
+        row = session.get(Handoff, ticket.ticket_id, populate_existing=True)
         assert row is not None
         _log(session, row, ticket.status, actor, f"{step.action}: {step.reason}", now)
-        done.append((ticket.id, step))
+        done.append((ticket.ticket_id, step))
     return done
 
 
@@ -439,7 +454,7 @@ class QueueStats:
 
 def stats(session: Session, now: datetime, day_start: datetime) -> QueueStats:
     """Queue length, longest wait, agents online and SLA breaches since ``day_start``."""
-    tickets = open_tickets(session)
+    tickets = open_facts(session)
     waiting = [t for t in tickets if t.status in routing.CLAIMABLE and t.kind == "live"]
     breaches = session.execute(
         select(func.count(HandoffEvent.id)).where(

@@ -57,6 +57,8 @@ def ticket_view(
         "live": [message_view(message, mine) for message in (live or [])],
         "waiting_s": round(max(0.0, (now - ticket.waiting_since).total_seconds()), 1),
         "created_at": ticket.created_at.isoformat(),
+        "claimed_at": ticket.claimed_at.isoformat() if ticket.claimed_at else None,
+        "connected_at": ticket.connected_at.isoformat() if ticket.connected_at else None,
         "claim_deadline": ticket.claim_deadline.isoformat() if ticket.claim_deadline else None,
         "callback_due_at": ticket.callback_due_at.isoformat() if ticket.callback_due_at else None,
         "agent_outcome": ticket.agent_outcome,

@@ -12,7 +12,8 @@ need_apt=()
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
-[ -x /usr/bin/chromium ] || need_apt+=(chromium fonts-wqy-microhei)  # the browser tests, with a CJK font
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the browser tests
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)  # Chinese glyphs
 if ((${#need_apt[@]})); then
   say "installing system packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -52,6 +53,7 @@ fi
 say "database schema and sample whitelist"
 .venv/bin/offercall migrate
 .venv/bin/offercall seed data/whitelist_sample.csv
+.venv/bin/offercall staff  # branches (region -> branch distances) and the demo agent accounts
 
 say "training the Rasa model (skipped when config, domain and data are unchanged)"
 .venv/bin/offercall train

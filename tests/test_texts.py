@@ -73,3 +73,9 @@ def test_follow_up_depends_on_the_stage():
 @pytest.mark.parametrize(("rate", "text"), [(3.6, "3.6"), (4.35, "4.35"), (5.0, "5"), (10.0, "10")])
 def test_format_rate(rate, text):
     assert texts.format_rate(rate) == text
+
+
+def test_chat_customers_are_not_told_about_a_phone_call():
+    chat = texts.disclosure(VOICE, "chat") + texts.transfer_notice("chat")
+    assert "智能助手" in chat and "通话" not in chat and "挂机" not in chat
+    assert "通话由" in texts.disclosure(VOICE, "voice") and "挂机" in texts.transfer_notice("voice")

@@ -170,7 +170,7 @@ class ActionPresentOffer(Action):
     ) -> list[EventType]:
         context = get_context()
         offer = texts.Offer.of(await _lookup(tracker))
-        dispatcher.utter_message(text=texts.disclosure(context.voice))
+        dispatcher.utter_message(text=texts.disclosure(context.voice, tracker.get_slot("channel")))
         if offer is None:
             dispatcher.utter_message(
                 text="抱歉，暂时没有查到您的额度信息。" + texts.HUMAN_QUESTION
@@ -258,7 +258,7 @@ class ActionCreateHandoff(Action):
             "bot.handoff.created",
             extra={"conversation_id": conversation_id, "handoff_id": handoff_id},
         )
-        dispatcher.utter_message(text=texts.transfer_notice())
+        dispatcher.utter_message(text=texts.transfer_notice(channel))
         dispatcher.utter_message(
             json_message={"directive": "transfer", "handoff_id": handoff_id, "reason": reason}
         )

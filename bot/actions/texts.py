@@ -81,8 +81,14 @@ def opening(voice: Voice, name: str) -> str:
     )
 
 
-def disclosure(voice: Voice) -> str:
-    """The mandatory disclosures said before any offer detail: AI, bank, purpose."""
+def disclosure(voice: Voice, channel: str | None = "voice") -> str:
+    """The mandatory disclosures said before any offer detail: AI, bank, purpose (worded for a
+    phone call, or for the in-app chat)."""
+    if channel == "chat":
+        return (
+            f"感谢您的确认。温馨提示：本次对话由{voice.bank}智能助手进行，"
+            "目的是向您介绍您的预授信贷款额度，对话内容会被记录。"
+        )
     return (
         f"感谢您的确认。温馨提示：本次通话由{voice.bank}智能语音助手进行，"
         "目的是向您介绍您的预授信贷款额度，通话内容可能会被录音。"
@@ -186,8 +192,10 @@ def goodbye() -> str:
     return "好的，感谢您的接听，祝您生活愉快，再见！"
 
 
-def transfer_notice() -> str:
+def transfer_notice(channel: str | None = "voice") -> str:
     """Said while the customer is being transferred to a human."""
+    if channel == "chat":
+        return "好的，正在为您转接客户经理，请稍候。"
     return "好的，正在为您转接客户经理，请稍候，不要挂机。"
 
 

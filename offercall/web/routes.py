@@ -17,7 +17,7 @@ async def health(_: web.Request) -> web.Response:
 
 
 async def chat_page(_: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "chat.html")
+    return web.FileResponse(STATIC_DIR / "chat.html", headers={"Cache-Control": "no-store"})
 
 
 def setup_routes(app: web.Application) -> None:
