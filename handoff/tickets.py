@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from handoff import routing, sla
@@ -198,11 +199,11 @@ def _facts(row: Handoff) -> routing.TicketFacts:
     )
 
 
-def open_facts(session: Session) -> list[routing.TicketFacts]:
-    """What routing needs of every open ticket (no customer or offer lookups: the sweeper and
-    ``claim_next`` run this often)."""
+def open_facts(session: Session, statuses: frozenset[str] = routing.OPEN) -> list[routing.TicketFacts]:
+    """What routing needs of every open ticket (or those in ``statuses``), without customer or
+    offer lookups: the sweeper and ``claim_next`` run this often."""
     rows = session.execute(
-        select(Handoff).where(Handoff.status.in_(routing.OPEN)).order_by(Handoff.id)
+        select(Handoff).where(Handoff.status.in_(statuses)).order_by(Handoff.id)
     ).scalars()
     return [_facts(row) for row in rows]
 
@@ -335,10 +336,28 @@ def claim(session: Session, ticket_id: int, agent: AgentAccount, now: datetime) 
 
 def claim_next(session: Session, agent: AgentAccount, now: datetime) -> Ticket | None:
     """The agent takes the most urgent ticket in their queue (None: nothing to take).
-    Concurrent callers each get a different ticket."""
-    for facts in routing.queue_for(agent.profile(), open_facts(session), now):
+    Concurrent callers each get a different ticket.
+
+    On PostgreSQL one ``FOR UPDATE SKIP LOCKED`` query takes the first ticket of the agent's
+    queue that nobody else is claiming, so racing agents spread over the queue instead of
+    colliding on its head; SQLite tries them in order (its writes are serialised anyway)."""
+    queue = [f.ticket_id for f in routing.queue_for(agent.profile(), open_facts(session, routing.CLAIMABLE), now)]
+    if session.get_bind().dialect.name == "postgresql":
+        for start in range(0, len(queue), 100):
+            chunk = queue[start : start + 100]
+            free = session.execute(
+                select(Handoff.id)
+                .where(Handoff.id.in_(chunk), Handoff.status.in_(routing.CLAIMABLE))
+                .order_by(func.array_position(postgresql.array(chunk), Handoff.id))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar()
+            if free is not None:
+                return claim(session, free, agent, now)
+        return None
+    for ticket_id in queue:
         try:
-            return claim(session, facts.ticket_id, agent, now)
+            return claim(session, ticket_id, agent, now)
         except TicketError as exc:
             if exc.status != 409:
                 raise
