@@ -125,8 +125,9 @@ async def bench_console(args: argparse.Namespace) -> dict[str, Any]:
     await web.TCPSite(runner, "127.0.0.1", settings.web_port).start()
     base = f"http://127.0.0.1:{settings.web_port}"
     latencies: list[float] = []
-    go = multiprocessing.Event()
-    writer = multiprocessing.Process(target=_action_server, args=(url, args.tickets, args.gap, go))
+    spawn = multiprocessing.get_context("spawn")  # a forked child would share our SQLite handles
+    go = spawn.Event()
+    writer = spawn.Process(target=_action_server, args=(url, args.tickets, args.gap, go))
     try:
         async with aiohttp.ClientSession() as http:
             login = await http.post(f"{base}/api/agent/login", json={"username": "bench1", "password": PASSWORD})
