@@ -85,12 +85,7 @@ class Ticket:
 
     def facts(self) -> routing.TicketFacts:
         """What routing decisions look at."""
-        return routing.TicketFacts(
-            ticket_id=self.id, channel=self.channel, kind=self.kind, tier=self.tier,
-            status=self.status, branch_id=self.branch_id, product=self.product,
-            language=self.language, waiting_since=self.waiting_since,
-            claim_deadline=self.claim_deadline, claimed_by=self.claimed_by,
-        )
+        return _facts(self)
 
 
 @dataclass(frozen=True)
@@ -190,7 +185,8 @@ def open_tickets(session: Session) -> list[Ticket]:
     return [_ticket(session, row) for row in rows]
 
 
-def _facts(row: Handoff) -> routing.TicketFacts:
+def _facts(row: Handoff | Ticket) -> routing.TicketFacts:
+    """Routing's view of a ticket row (or of a :class:`Ticket` built from one)."""
     return routing.TicketFacts(
         ticket_id=row.id, channel=row.channel, kind=row.kind, tier=row.tier, status=row.status,
         branch_id=row.branch_id, product=row.product, language=row.language,

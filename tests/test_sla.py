@@ -16,23 +16,13 @@ from handoff.sla import (
     callback_promise,
     sla_step,
 )
+from tests.ticket_builders import T0, ticket
 
-T0 = datetime(2024, 5, 1, 9, 0, tzinfo=timezone.utc)
 MS = timedelta(milliseconds=1)
 POLICY = SlaPolicy()
 NOT_CLAIMABLE = [s for s in STATUSES if s not in CLAIMABLE]
 # (channel, widen after, callback after) with the default policy
 LIMITS = [("voice", 20, 60), ("chat", 60, 300)]
-
-
-def ticket(**overrides) -> TicketFacts:
-    """A live voice ticket for branch B1, queued at T0, unless told otherwise."""
-    fields = dict(
-        ticket_id=1, channel="voice", kind="live", tier="branch", status="queued",
-        branch_id="B1", product="loan", language="mandarin", waiting_since=T0,
-        claim_deadline=None, claimed_by=None,
-    )
-    return TicketFacts(**{**fields, **overrides})
 
 
 def callback(**overrides) -> TicketFacts:
