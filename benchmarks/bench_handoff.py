@@ -161,6 +161,17 @@ async def bench_console(args: argparse.Namespace) -> dict[str, Any]:
     return {"rows": rows, "values": ms, "unit": "ms", "title": "handoff -> console (ms)"}
 
 
+def _race(work: Any, crew: list[Any]) -> float:
+    """Runs ``work(agent)`` for every agent in its own thread; returns the seconds it took."""
+    threads = [threading.Thread(target=work, args=(agent,)) for agent in crew]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start
+
+
 def bench_claims(args: argparse.Namespace) -> dict[str, Any]:
     """Claims per second with agents racing on PostgreSQL."""
     from handoff import agents, tickets
@@ -191,13 +202,7 @@ def bench_claims(args: argparse.Namespace) -> dict[str, Any]:
                         return
                     claimed.append(ticket.id)
 
-            threads = [threading.Thread(target=drain, args=(agent,)) for agent in crew]
-            start = time.perf_counter()
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.perf_counter() - start
+            elapsed = _race(drain, crew)
             assert len(claimed) == len(set(claimed)) == args.tickets, "a ticket was claimed twice or lost"
             rates.append(args.tickets / elapsed)
 
@@ -216,13 +221,7 @@ def bench_claims(args: argparse.Namespace) -> dict[str, Any]:
                     except tickets.TicketError:
                         pass
 
-                threads = [threading.Thread(target=click, args=(agent,)) for agent in crew]
-                start = time.perf_counter()
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                contested.append((time.perf_counter() - start) * 1000)
+                contested.append(_race(click, crew) * 1000)
                 assert len(winners) == 1, f"{len(winners)} agents won one ticket"
         engine.dispose()
     finally:
