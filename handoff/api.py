@@ -308,6 +308,7 @@ class _ConsoleSocket:
         self.viewer = viewer
         self.ws = ws
         self.shown: dict[int, str] = {}  # ticket id -> conversation id
+        self.mine: set[int] = set()  # shown tickets this viewer has claimed (unmasked)
 
     def wants(self, item: Item) -> bool:
         if isinstance(item, tickets.TicketEvent):
@@ -317,6 +318,7 @@ class _ConsoleSocket:
     async def snapshot(self) -> None:
         views = await self.service.run(lambda session, now: _visible(session, self.viewer, now))
         self.shown = {v["id"]: v["conversation_id"] for v in views}
+        self.mine = {v["id"] for v in views if v["mine"]}
         await self.ws.send_json({"type": "snapshot", "agent": _account_json(self.viewer), "tickets": views})
 
     async def push(self, item: Item) -> None:
@@ -327,10 +329,8 @@ class _ConsoleSocket:
             return
         ticket_id = next((t for t, c in self.shown.items() if c == item.conversation_id), None)
         if ticket_id is not None:
-            owner = await self.service.run(lambda session, _: (tickets.get_ticket(session, ticket_id)))
-            mine = owner is not None and owner.claimed_by == self.viewer.id
             await self.ws.send_json({"type": "message", "ticket_id": ticket_id,
-                                     "message": message_view(item, mine)})
+                                     "message": message_view(item, ticket_id in self.mine)})
 
     async def _push_ticket(self, ticket_id: int) -> None:
         def work(session: Session, now: datetime) -> dict[str, Any] | None:
@@ -344,8 +344,13 @@ class _ConsoleSocket:
         view = await self.service.run(work)
         if view is not None:
             self.shown[ticket_id] = view["conversation_id"]
+            if view["mine"]:
+                self.mine.add(ticket_id)
+            else:
+                self.mine.discard(ticket_id)
             await self.ws.send_json({"type": "ticket", "ticket": view})
         elif self.shown.pop(ticket_id, None) is not None:
+            self.mine.discard(ticket_id)
             await self.ws.send_json({"type": "ticket_gone", "id": ticket_id})
 
     async def push_stats(self) -> None:
