@@ -34,6 +34,13 @@ class BotTurn:
 
     texts: list[str]
     directives: list[Directive]
+    prompts: list[str | None] = field(default_factory=list)
+    """A tag per text naming the scripted prompt it is (``opening``, ``disclosure``, ``offer``),
+    or None; empty when nothing was tagged."""
+
+    def prompt_of(self, index: int) -> str | None:
+        """The tag of ``texts[index]``, if any."""
+        return self.prompts[index] if index < len(self.prompts) else None
 
     @property
     def ends_conversation(self) -> bool:
@@ -44,15 +51,22 @@ class BotTurn:
 def parse_bot_messages(messages: list[dict[str, Any]]) -> BotTurn:
     """Split the Rasa channel's message list into texts and directives."""
     texts: list[str] = []
+    prompts: list[str | None] = []
     directives: list[Directive] = []
     for message in messages:
         if message.get("text"):
             texts.append(message["text"])
+            prompts.append(None)
         custom = message.get("custom")
-        if isinstance(custom, dict) and custom.get("directive") in DIRECTIVES:
+        if not isinstance(custom, dict):
+            continue
+        if custom.get("directive") in DIRECTIVES:
             data = {k: v for k, v in custom.items() if k != "directive"}
             directives.append(Directive(custom["directive"], data))
-    return BotTurn(texts=texts, directives=directives)
+        elif isinstance(custom.get("prompt"), str) and texts:
+            # Rasa sends a response's custom part as its own message right after the text.
+            prompts[-1] = custom["prompt"]
+    return BotTurn(texts=texts, directives=directives, prompts=prompts)
 
 
 class RasaClient:
@@ -73,9 +87,13 @@ class RasaClient:
         self._session = session
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def start(self, conversation_id: str, customer_id: str, channel: str) -> BotTurn:
-        """Open an outbound conversation: the bot answers with its opening."""
-        metadata = {"customer_id": customer_id, "channel": channel}
+    async def start(
+        self, conversation_id: str, customer_id: str, channel: str,
+        extra: dict[str, Any] | None = None,
+    ) -> BotTurn:
+        """Open an outbound conversation: the bot answers with its opening. ``extra`` metadata
+        reaches the session start action (e.g. ``{"script_variant": "B"}``)."""
+        metadata = {**(extra or {}), "customer_id": customer_id, "channel": channel}
         return await self.send(conversation_id, START_MESSAGE, metadata)
 
     async def send(

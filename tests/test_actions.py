@@ -23,6 +23,7 @@ from bot.actions.actions import (
     ActionSessionStart,
     ValidateCallbackForm,
 )
+from bot.actions import texts
 from bot.actions.context import ActionContext, set_context
 from handoff import tickets
 from offercall import store
@@ -78,12 +79,19 @@ def run(action_instance, tracker_: Tracker) -> tuple[list[dict], list[dict]]:
     return dispatcher.messages, events
 
 
+def rendered(message: dict) -> str:
+    """A message's text; a domain response is rendered as Rasa would for the default variant."""
+    if message.get("response"):
+        return texts.script_text(message["response"], None, message)
+    return message.get("text") or ""
+
+
 def texts_of(messages: list[dict]) -> str:
-    return "".join(m.get("text") or "" for m in messages)
+    return "".join(rendered(m) for m in messages)
 
 
 def directives(messages: list[dict]) -> list[dict]:
-    return [m["custom"] for m in messages if m.get("custom")]
+    return [m["custom"] for m in messages if (m.get("custom") or {}).get("directive")]
 
 
 def slot_sets(events: list[dict]) -> dict:
@@ -115,7 +123,7 @@ def test_session_start_for_an_opted_out_customer_hangs_up_at_once(context):
 
 def test_offer_comes_after_the_disclosure_with_every_term(context):
     messages, events = run(ActionPresentOffer(), tracker(user("是我", "affirm")))
-    first, second = (m["text"] for m in messages if m.get("text"))
+    first, second = (rendered(m) for m in messages if rendered(m))
     assert "智能" in first and "邮储银行" in first
     for part in ["邮享贷", "五万元", "3.6%", "7.2%", "12个月", "手机银行"]:
         assert part in second
@@ -256,3 +264,15 @@ def test_silence_while_asking_for_a_callback_time_asks_for_the_time_again(contex
         active_loop={"name": "callback_form"}))
     assert "什么时候方便" in texts_of(messages)
     assert directives(messages) == [{"directive": "dtmf_request", "expect": "callback_time"}]
+
+
+def test_the_dialers_script_variant_becomes_a_slot_before_the_opening_and_the_offer_is_tagged(context):
+    metadata = {"customer_id": "C0001", "channel": "voice", "script_variant": "B"}
+    start = user("/session_start", "session_start", metadata=metadata)
+    messages, events = run(ActionSessionStart(), tracker(
+        start, slots={"stage": None, "session_started_metadata": metadata}))
+    assert slot_sets(events)["script_variant"] == "B"
+    assert [m["response"] for m in messages if m.get("response")] == ["utter_opening"]
+    messages, _ = run(ActionPresentOffer(), tracker(user("是我", "affirm")))
+    assert messages[0]["custom"] == {"prompt": "disclosure"}
+    assert messages[1]["response"] == "utter_offer_pitch"

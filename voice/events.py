@@ -97,6 +97,10 @@ class TranscriptEntry:
     kind: str = "speech"
     """speech | backchannel | dtmf | silence | barge_in | transfer | hangup | error"""
     latency_ms: dict[str, float] | None = None
+    prompt: str | None = None
+    """For bot speech: which scripted prompt this is (opening, disclosure, offer), if tagged."""
+    completed: bool = False
+    """For bot speech: its last frame was played (not cut off by a barge-in or a hang-up)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, without empty fields."""

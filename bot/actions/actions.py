@@ -111,6 +111,8 @@ class ActionSessionStart(Action):
             if value is not None and key != "requested_slot"
         ]
         events: list[EventType] = [SessionStarted(), *carried]
+        if metadata.get(texts.VARIANT_SLOT):  # set before the opening, which Rasa picks by it
+            events.append(SlotSet(texts.VARIANT_SLOT, str(metadata[texts.VARIANT_SLOT])))
         customer_id = metadata.get("customer_id") or tracker.get_slot("customer_id")
         channel = metadata.get("channel") or tracker.get_slot("channel") or "chat"
         is_start_message = _intent_name(tracker) == START_INTENT
@@ -149,7 +151,7 @@ class ActionSessionStart(Action):
             _hangup(dispatcher, "ended", reason="do_not_contact")
             return [SlotSet("channel", channel), SlotSet("stage", "ended")]
         name = texts.display_name(found.masked_name, found.gender)
-        dispatcher.utter_message(text=texts.opening(context.voice, name))
+        dispatcher.utter_message(response="utter_opening", **texts.opening_fields(context.voice, name))
         _give_turn(dispatcher, tracker, "identity")
         return [
             SlotSet("customer_id", customer_id),
@@ -170,14 +172,17 @@ class ActionPresentOffer(Action):
     ) -> list[EventType]:
         context = get_context()
         offer = texts.Offer.of(await _lookup(tracker))
-        dispatcher.utter_message(text=texts.disclosure(context.voice, tracker.get_slot("channel")))
+        dispatcher.utter_message(
+            text=texts.disclosure(context.voice, tracker.get_slot("channel")),
+            json_message={"prompt": "disclosure"},
+        )
         if offer is None:
             dispatcher.utter_message(
                 text="抱歉，暂时没有查到您的额度信息。" + texts.HUMAN_QUESTION
             )
             _give_turn(dispatcher, tracker, "human_offered")
             return [SlotSet("stage", "human_offered")]
-        dispatcher.utter_message(text=texts.offer_pitch(context.voice, offer))
+        dispatcher.utter_message(response="utter_offer_pitch", **texts.pitch_fields(context.voice, offer))
         _give_turn(dispatcher, tracker, "offer")
         return [SlotSet("stage", "offer")]
 

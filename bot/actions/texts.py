@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from offercall.store import CustomerOffer
 
 FAQ_PATH = Path(__file__).resolve().parent.parent / "faq.yml"
+DOMAIN_PATH = Path(__file__).resolve().parent.parent / "domain.yml"
+VARIANT_SLOT = "script_variant"
+DEFAULT_VARIANT = "A"
 
 HANDOFF_QUESTION = "请问您还有什么问题吗？需要为您转接客户经理帮您办理吗？"
 HUMAN_QUESTION = "需要为您转接人工客服吗？"
@@ -73,12 +77,47 @@ def format_rate(percent: float) -> str:
     return f"{percent:.2f}".rstrip("0").rstrip(".")
 
 
-def opening(voice: Voice, name: str) -> str:
+@lru_cache(maxsize=None)
+def script_responses(path: Path = DOMAIN_PATH) -> dict[str, dict[str, str]]:
+    """The domain's scripted responses with A/B variations: response -> variant -> template.
+
+    The variation without a condition is the default variant; the others are keyed by the
+    ``script_variant`` value of their condition, as Rasa selects them.
+    """
+    with path.open(encoding="utf-8") as handle:
+        responses = yaml.safe_load(handle).get("responses", {})
+    scripts: dict[str, dict[str, str]] = {}
+    for name in ("utter_opening", "utter_offer_pitch"):
+        for variation in responses.get(name, []):
+            condition = variation.get("condition") or []
+            variant = next(
+                (str(c["value"]) for c in condition if c.get("name") == VARIANT_SLOT),
+                DEFAULT_VARIANT,
+            )
+            scripts.setdefault(name, {})[variant] = variation["text"]
+    return scripts
+
+
+def script_variants() -> tuple[str, ...]:
+    """Every variant the domain defines (the default first)."""
+    names = {v for templates in script_responses().values() for v in templates}
+    return (DEFAULT_VARIANT, *sorted(names - {DEFAULT_VARIANT}))
+
+
+def script_text(response: str, variant: str | None, fields: dict[str, Any]) -> str:
+    """A scripted response as Rasa renders it for this variant (unknown variants: default)."""
+    templates = script_responses()[response]
+    return templates.get(variant or DEFAULT_VARIANT, templates[DEFAULT_VARIANT]).format(**fields)
+
+
+def opening_fields(voice: Voice, name: str) -> dict[str, Any]:
+    """The values the opening's template needs."""
+    return {"bank": voice.bank, "display_name": name}
+
+
+def opening(voice: Voice, name: str, variant: str | None = None) -> str:
     """First words of an outbound contact: who is calling, why, and the right-party question."""
-    return (
-        f"您好，我是{voice.bank}的智能语音助手，今天联系您是想告诉您一项专属的贷款服务。"
-        f"请问您是{name}本人吗？"
-    )
+    return script_text("utter_opening", variant, opening_fields(voice, name))
 
 
 def disclosure(voice: Voice, channel: str | None = "voice") -> str:
@@ -95,15 +134,18 @@ def disclosure(voice: Voice, channel: str | None = "voice") -> str:
     )
 
 
-def offer_pitch(voice: Voice, offer: Offer) -> str:
+def pitch_fields(voice: Voice, offer: Offer) -> dict[str, Any]:
+    """The values the offer pitch's template needs, written as they are spoken."""
+    return {
+        "bank": voice.bank, "product": offer.product, "amount_spoken": say_amount(offer.amount_yuan),
+        "rate_min": format_rate(offer.rate_min), "rate_max": format_rate(offer.rate_max),
+        "term_months": offer.term_months,
+    }
+
+
+def offer_pitch(voice: Voice, offer: Offer, variant: str | None = None) -> str:
     """The pre-approved offer: product, amount, rate range, term, how to apply; then the question."""
-    return (
-        f"根据您在我行的良好记录，您已获得{offer.product}预授信额度{say_amount(offer.amount_yuan)}，"
-        f"年化利率{format_rate(offer.rate_min)}%到{format_rate(offer.rate_max)}%，"
-        f"期限最长{offer.term_months}个月。"
-        f"您只需在{voice.bank}手机银行上在线申请，几分钟就能办完，无需抵押和担保。"
-        f"{HANDOFF_QUESTION}"
-    )
+    return script_text("utter_offer_pitch", variant, pitch_fields(voice, offer))
 
 
 def follow_up(stage: str | None, name: str) -> str:
