@@ -65,7 +65,7 @@ def prepared_database(url: str) -> None:
     from handoff import agents, tickets
     from offercall.db import make_engine, session_scope, utcnow
     from offercall.migrations import migrate
-    from offercall.whitelist import import_whitelist_file
+    from outbound.whitelist import import_whitelist_file
 
     engine = make_engine(url)
     migrate(engine)

@@ -39,7 +39,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from offercall.db import make_engine
     from offercall.migrations import migrate
-    from offercall.whitelist import WhitelistFormatError, import_whitelist_file
+    from outbound.whitelist import WhitelistFormatError, import_whitelist_file
 
     engine = make_engine(settings.database_url)
     migrate(engine)

@@ -74,7 +74,7 @@ def staffed(engine) -> Engine:
     product), sl (双流, 医保贷 only), pool (营业部, every product), boss (a supervisor)."""
     from handoff.agents import add_agent
     from handoff.tickets import load_branches
-    from offercall.whitelist import import_whitelist_file
+    from outbound.whitelist import import_whitelist_file
 
     import_whitelist_file(engine, PROJECT_ROOT / "data" / "whitelist_sample.csv", today=QUEUE_NOW.date())
     with session_scope(engine) as session:

@@ -14,7 +14,7 @@ from offercall.db import make_engine
 from offercall.migrations import migrate
 from offercall.processes import Supervisor
 from offercall.settings import PROJECT_ROOT, Settings
-from offercall.whitelist import import_whitelist_file
+from outbound.whitelist import import_whitelist_file
 
 SAMPLE = PROJECT_ROOT / "data" / "whitelist_sample.csv"
 

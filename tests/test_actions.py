@@ -29,7 +29,7 @@ from handoff import tickets
 from offercall import store
 from offercall.db import session_scope
 from offercall.settings import PROJECT_ROOT, Settings
-from offercall.whitelist import import_whitelist_file
+from outbound.whitelist import import_whitelist_file
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=SHANGHAI)

@@ -11,7 +11,7 @@ from offercall import store
 from offercall.db import session_scope
 from offercall.migrations import migrate
 from offercall.settings import PROJECT_ROOT
-from offercall.whitelist import import_whitelist_file
+from outbound.whitelist import import_whitelist_file
 
 SAMPLE = PROJECT_ROOT / "data" / "whitelist_sample.csv"
 TODAY = date(2026, 11, 22)

@@ -11,7 +11,7 @@ from offercall import store
 from offercall.db import session_scope
 from offercall.schema import Customer, Offer
 from offercall.settings import PROJECT_ROOT
-from offercall.whitelist import WhitelistFormatError, import_whitelist_file, parse_whitelist
+from outbound.whitelist import WhitelistFormatError, import_whitelist_file, parse_whitelist
 
 DATA = PROJECT_ROOT / "data"
 TODAY = date(2026, 11, 22)

@@ -1,0 +1,1 @@
+"""Outbound campaigns: whitelist import, compliance rules, the dialer, funnel and A/B reports."""
