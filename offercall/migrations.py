@@ -171,10 +171,68 @@ def _handoff_queue(connection: Connection) -> None:
     frozen.create_all(connection)
 
 
+def _campaigns(connection: Connection) -> None:
+    """Outbound campaigns, their targets (one per customer), and every dial attempt."""
+    frozen = MetaData()
+    Table(
+        "oc_campaigns", frozen,
+        Column("id", String(64), primary_key=True),
+        Column("name", String(200), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("transport", String(32), nullable=False),
+        Column("config", JSON, nullable=False),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+        Column("updated_at", schema.UTCDateTime, nullable=False),
+    )
+    Table(
+        "oc_campaign_targets", frozen,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("campaign_id", String(64), nullable=False),
+        Column("customer_id", String(64), nullable=False),
+        Column("variant", String(16), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", schema.UTCDateTime),
+        Column("last_outcome", String(32)),
+        Column("final_reason", Text),
+        Column("created_at", schema.UTCDateTime, nullable=False),
+        Column("updated_at", schema.UTCDateTime, nullable=False),
+        UniqueConstraint("campaign_id", "customer_id", name="uq_oc_campaign_targets_customer"),
+        Index("ix_oc_campaign_targets_due", "campaign_id", "status", "next_attempt_at"),
+    )
+    Table(
+        "oc_call_attempts", frozen,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("target_id", Integer, nullable=False),
+        Column("campaign_id", String(64), nullable=False, index=True),
+        Column("customer_id", String(64), nullable=False, index=True),
+        Column("attempt_no", Integer, nullable=False),
+        Column("call_id", String(128), nullable=False, unique=True),
+        Column("variant", String(16), nullable=False),
+        Column("offer_id", Integer),
+        Column("offer_version", Integer),
+        Column("offer_terms", JSON),
+        Column("status", String(16), nullable=False),
+        Column("outcome", String(32)),
+        Column("dialer", String(64), nullable=False),
+        Column("lease_until", schema.UTCDateTime, nullable=False),
+        Column("facts", JSON, nullable=False),
+        Column("disclosure_proof", JSON),
+        Column("handoff_id", Integer),
+        Column("callback_at", schema.UTCDateTime),
+        Column("started_at", schema.UTCDateTime, nullable=False),
+        Column("ended_at", schema.UTCDateTime),
+        UniqueConstraint("target_id", "attempt_no", name="uq_oc_call_attempts_no"),
+        Index("ix_oc_call_attempts_status", "status", "lease_until"),
+    )
+    frozen.create_all(connection)
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _calls_table),
     (3, _handoff_queue),
+    (4, _campaigns),
 ]
 
 

@@ -271,3 +271,68 @@ class Call(Base):
     error = Column(Text)
     started_at = Column(UTCDateTime, nullable=False)
     ended_at = Column(UTCDateTime, nullable=False)
+
+
+class Campaign(Base):
+    """An outbound campaign: whom to call (its targets), when and how (``config``)."""
+
+    __tablename__ = "oc_campaigns"
+    id = Column(String(64), primary_key=True)
+    name = Column(String(200), nullable=False)
+    status = Column(String(16), nullable=False)  # draft | running | paused | done
+    transport = Column(String(32), nullable=False)
+    config = Column(JSON, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False)
+
+
+class CampaignTarget(Base):
+    """One customer of a campaign: their script variant and where their dialling stands."""
+
+    __tablename__ = "oc_campaign_targets"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id", name="uq_oc_campaign_targets_customer"),
+        Index("ix_oc_campaign_targets_due", "campaign_id", "status", "next_attempt_at"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    campaign_id = Column(String(64), nullable=False)
+    customer_id = Column(String(64), nullable=False)
+    variant = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False)  # pending | dialing | done
+    attempts = Column(Integer, nullable=False)
+    next_attempt_at = Column(UTCDateTime)
+    last_outcome = Column(String(32))
+    final_reason = Column(Text)
+    created_at = Column(UTCDateTime, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False)
+
+
+class CallAttempt(Base):
+    """One dial of a campaign target. Written before the call is placed (status ``dialing``,
+    with a lease the dialer renews), finished after it; never deleted."""
+
+    __tablename__ = "oc_call_attempts"
+    __table_args__ = (
+        UniqueConstraint("target_id", "attempt_no", name="uq_oc_call_attempts_no"),
+        Index("ix_oc_call_attempts_status", "status", "lease_until"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    target_id = Column(Integer, nullable=False)
+    campaign_id = Column(String(64), nullable=False, index=True)
+    customer_id = Column(String(64), nullable=False, index=True)
+    attempt_no = Column(Integer, nullable=False)
+    call_id = Column(String(128), nullable=False, unique=True)
+    variant = Column(String(16), nullable=False)
+    offer_id = Column(Integer)
+    offer_version = Column(Integer)
+    offer_terms = Column(JSON)
+    status = Column(String(16), nullable=False)  # dialing | done | interrupted
+    outcome = Column(String(32))
+    dialer = Column(String(64), nullable=False)
+    lease_until = Column(UTCDateTime, nullable=False)
+    facts = Column(JSON, nullable=False)
+    disclosure_proof = Column(JSON)
+    handoff_id = Column(Integer)
+    callback_at = Column(UTCDateTime)
+    started_at = Column(UTCDateTime, nullable=False)
+    ended_at = Column(UTCDateTime)

@@ -1,0 +1,70 @@
+"""What a finished call means for the campaign: retry outcome, funnel facts, disclosure proof."""
+
+from __future__ import annotations
+
+from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
+from voice.events import CallResult, TranscriptEntry
+
+
+def bot(prompt: str | None, start: float, end: float | None, completed: bool = True) -> TranscriptEntry:
+    return TranscriptEntry("bot", f"<{prompt}>", start, end_ms=end, prompt=prompt, completed=completed)
+
+
+def customer(text: str, start: float, intent: str | None = None) -> TranscriptEntry:
+    return TranscriptEntry("customer", text, start, end_ms=start + 800, intent=intent)
+
+
+def result(outcome: str, transcript: list[TranscriptEntry], *, ended_by: str = "bot",
+           directives: list[dict] | None = None, handoff_id: int | None = None) -> CallResult:
+    return CallResult("call-1", "C1", outcome, ended_by, 60000.0, transcript, handoff_id=handoff_id,
+                      recording_path="var/recordings/call-1.wav", directives=directives or [])
+
+
+CONFIRMED = [bot("opening", 0, 5000), customer("是我", 6000, "affirm"),
+             bot("disclosure", 7500, 14000), bot("offer", 14250, 30000)]
+
+
+def test_a_transfer_reaches_every_stage_up_to_transferred():
+    transfer = {"directive": "transfer", "handoff_id": 9}
+    call = result("transferred", [*CONFIRMED, customer("我要申请", 31000, "request_handoff")],
+                  directives=[transfer], handoff_id=9)
+    facts = funnel_facts(call)
+    assert dial_outcome(call) == "transferred"
+    assert {k for k, v in facts.items() if v is True} == {
+        "answered", "right_person", "disclosure_played", "offer_heard", "interested", "transferred"}
+
+
+def test_hanging_up_during_the_offer_is_a_drop_off_and_the_offer_was_not_heard():
+    cut = [*CONFIRMED[:3], bot("offer", 14250, 18000, completed=False)]
+    facts = funnel_facts(result("hung_up", cut, ended_by="customer"))
+    assert facts["hung_up_mid_offer"] and not facts["offer_heard"]
+    assert dial_outcome(result("hung_up", cut, ended_by="customer")) == "dropped"
+
+
+def test_a_customer_who_interrupts_the_offer_with_a_question_heard_it():
+    interrupted = [*CONFIRMED[:3], bot("offer", 14250, 20000, completed=False),
+                   customer("利息多少", 19500, "ask_interest_rate")]
+    facts = funnel_facts(result("not_interested", interrupted))
+    assert facts["offer_heard"] and not facts["hung_up_mid_offer"]
+
+
+def test_the_proof_shows_the_disclosure_played_in_full_before_the_offer():
+    proof = disclosure_proof(result("not_interested", CONFIRMED))
+    assert proof["disclosure_before_offer"]
+    assert proof["disclosure"]["end_ms"] == 14000 and proof["offer"]["start_ms"] == 14250
+    assert proof["recording"] == "var/recordings/call-1.wav"
+    cut = [*CONFIRMED[:2], bot("disclosure", 7500, 9000, completed=False)]
+    assert not disclosure_proof(result("hung_up", cut, ended_by="customer"))["disclosure_before_offer"]
+    assert disclosure_proof(result("wrong_person", CONFIRMED[:2])) is None
+
+
+def test_outcomes_map_to_what_the_dialer_does_next():
+    assert dial_outcome(result("voicemail", [])) == "voicemail"
+    assert dial_outcome(result("no_answer", [])) == "no_answer"
+    assert dial_outcome(result("error", [])) == "failed"
+    # a callback promised by the queue belongs to the agents, not to the dialer
+    assert dial_outcome(result("callback", [], handoff_id=3)) == "transferred"
+    assert dial_outcome(result("callback", [])) == "callback"
+    blocked = result("ended", [], directives=[{"directive": "hangup", "reason": "do_not_contact"}])
+    assert dial_outcome(blocked) == "do_not_contact"
+    assert not funnel_facts(result("busy", []))["answered"]
