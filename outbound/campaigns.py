@@ -1,0 +1,436 @@
+"""Campaigns in the database: their settings, their targets, and the dial attempts.
+
+Every step of a dial is a short transaction, committed before anything is said or done:
+
+1. ``claim_due`` takes due targets (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a conditional
+   update on SQLite, so two dialers never take the same one), re-checks the compliance rules
+   on fresh facts, and for a dial writes the attempt (numbered, with the offer version it
+   will quote and a lease) before the call is placed;
+2. ``renew_leases`` keeps the dialer's attempts alive while their calls run;
+3. ``finish_attempt`` records the outcome and schedules the target's next attempt (or ends it);
+4. ``recover_expired`` closes attempts whose dialer died (its lease ran out) as interrupted
+   and gives their targets back, so no customer is lost and no attempt is dialled twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from offercall import store
+from offercall.schema import CallAttempt, Campaign, CampaignTarget, Customer
+from outbound import retry
+from outbound.compliance import CallingWindow, ContactPolicy, DialFacts, decide_dial
+from outbound.pacing import PacingPolicy
+
+STATUSES = ("draft", "running", "paused", "done")
+
+
+class CampaignError(ValueError):
+    """A campaign command that cannot be carried out (unknown campaign, bad settings)."""
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """How a campaign calls. Stored as JSON on the campaign; every field has a safe default."""
+
+    window_start: str = "09:00"
+    window_end: str = "20:00"
+    timezone: str = "Asia/Shanghai"
+    holidays: tuple[str, ...] = ()
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    max_attempts_per_week: int = 3
+    min_gap_s: int = 4 * 3600
+    retry_backoff_s: tuple[int, ...] = (1800, 7200, 86400)
+    max_attempts: int = 5
+    max_concurrency: int = 4
+    agent_gated: bool = True
+    variants: dict[str, float] = field(default_factory=lambda: {"A": 1.0, "B": 1.0})
+    detect_machine: bool = True
+    lease_s: int = 60
+    speed: float = 1.0
+    """Simulated transport only: how much faster than real time the customers talk."""
+
+    def __post_init__(self) -> None:
+        self.window()  # validates hours, weekdays and the time zone
+        if self.max_concurrency < 1:
+            raise CampaignError("max_concurrency must be at least 1")
+        if not self.variants or any(w <= 0 for w in self.variants.values()):
+            raise CampaignError("variants need positive weights, e.g. {'A': 1, 'B': 1}")
+        try:
+            self.retry_policy(), self.contact_policy(), self.pacing_policy()
+        except ValueError as exc:
+            raise CampaignError(f"bad campaign settings: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CampaignConfig:
+        """Reads stored or user-given settings; unknown keys are an error, not ignored."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise CampaignError(f"unknown campaign settings: {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("holidays", "weekdays", "retry_backoff_s"):
+            if key in values:
+                values[key] = tuple(values[key])
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise CampaignError(f"bad campaign settings: {exc}") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        data = asdict(self)
+        for key in ("holidays", "weekdays", "retry_backoff_s"):
+            data[key] = list(data[key])
+        return data
+
+    def window(self) -> CallingWindow:
+        """The calling window as the compliance rules take it."""
+        try:
+            return CallingWindow(
+                start=time.fromisoformat(self.window_start), end=time.fromisoformat(self.window_end),
+                timezone=self.timezone, holidays=frozenset(date.fromisoformat(d) for d in self.holidays),
+                weekdays=frozenset(self.weekdays),
+            )
+        except ValueError as exc:
+            raise CampaignError(f"bad calling window: {exc}") from exc
+
+    def contact_policy(self) -> ContactPolicy:
+        """The contact caps."""
+        return ContactPolicy(self.max_attempts_per_week, timedelta(seconds=self.min_gap_s))
+
+    def retry_policy(self) -> retry.RetryPolicy:
+        """The retry back-off."""
+        return retry.RetryPolicy(
+            backoff=tuple(timedelta(seconds=s) for s in self.retry_backoff_s),
+            max_attempts=self.max_attempts,
+        )
+
+    def pacing_policy(self) -> PacingPolicy:
+        """The pacing limits."""
+        return PacingPolicy(max_concurrency=self.max_concurrency, agent_gated=self.agent_gated)
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """A campaign as commands show it."""
+
+    id: str
+    name: str
+    status: str
+    transport: str
+    config: CampaignConfig
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DialJob:
+    """One attempt the dialer must place now (already recorded as ``dialing``)."""
+
+    attempt_id: int
+    call_id: str
+    campaign_id: str
+    customer_id: str
+    attempt_no: int
+    variant: str
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What a claim did: the calls to place, and the targets it held back or ended."""
+
+    jobs: list[DialJob]
+    waiting: list[tuple[str, str]]  # (customer_id, reason)
+    skipped: list[tuple[str, str]]
+
+
+def assign_variant(campaign_id: str, customer_id: str, weights: dict[str, float]) -> str:
+    """A random-looking but stable script variant for this customer in this campaign."""
+    digest = hashlib.sha256(f"{campaign_id}:{customer_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") / 2**64 * sum(weights.values())
+    for name in sorted(weights):
+        point -= weights[name]
+        if point < 0:
+            return name
+    return sorted(weights)[-1]
+
+
+# ------------------------------------------------------------------ campaigns
+def create_campaign(
+    session: Session, campaign_id: str, name: str, transport: str, config: CampaignConfig,
+    now: datetime,
+) -> CampaignInfo:
+    """A new campaign in ``draft``; an existing id is an error."""
+    if session.get(Campaign, campaign_id) is not None:
+        raise CampaignError(f"campaign {campaign_id!r} already exists")
+    row = Campaign(id=campaign_id, name=name, status="draft", transport=transport,
+                   config=config.to_json(), created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    return _info(row)
+
+
+def get_campaign(session: Session, campaign_id: str) -> CampaignInfo:
+    """The campaign, or CampaignError naming the ones that exist."""
+    row = session.get(Campaign, campaign_id, populate_existing=True)
+    if row is None:
+        known = ", ".join(session.execute(select(Campaign.id)).scalars()) or "none yet"
+        raise CampaignError(f"no campaign {campaign_id!r} (campaigns: {known})")
+    return _info(row)
+
+
+def _info(row: Campaign) -> CampaignInfo:
+    return CampaignInfo(row.id, row.name, row.status, row.transport,
+                        CampaignConfig.from_json(row.config), row.created_at)
+
+
+def set_status(session: Session, campaign_id: str, status: str, now: datetime) -> None:
+    """Starts, pauses or ends a campaign."""
+    if status not in STATUSES:
+        raise CampaignError(f"status must be one of {', '.join(STATUSES)}")
+    get_campaign(session, campaign_id)
+    session.execute(update(Campaign).where(Campaign.id == campaign_id)
+                    .values(status=status, updated_at=now))
+
+
+def add_targets(
+    session: Session, campaign_id: str, customer_ids: list[str], now: datetime
+) -> tuple[int, list[str]]:
+    """Adds customers (due at once, each with their variant); returns how many were new and
+    the ids that are not known customers. Customers already in the campaign are kept as they are."""
+    campaign = get_campaign(session, campaign_id)
+    known = set(session.execute(
+        select(Customer.customer_id).where(Customer.customer_id.in_(customer_ids))).scalars())
+    present = set(session.execute(
+        select(CampaignTarget.customer_id).where(CampaignTarget.campaign_id == campaign_id)).scalars())
+    added = 0
+    for customer_id in dict.fromkeys(customer_ids):
+        if customer_id not in known or customer_id in present:
+            continue
+        session.add(CampaignTarget(
+            campaign_id=campaign_id, customer_id=customer_id,
+            variant=assign_variant(campaign_id, customer_id, campaign.config.variants),
+            status="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
+        ))
+        added += 1
+    session.flush()
+    return added, [c for c in customer_ids if c not in known]
+
+
+# -------------------------------------------------------------------- claims
+def _due_targets(session: Session, campaign_id: str, now: datetime, limit: int) -> list[CampaignTarget]:
+    query = (
+        select(CampaignTarget)
+        .where(CampaignTarget.campaign_id == campaign_id, CampaignTarget.status == "pending",
+               CampaignTarget.next_attempt_at <= now)
+        .order_by(CampaignTarget.next_attempt_at, CampaignTarget.id)
+        .limit(limit)
+    )
+    if session.bind.dialect.name == "postgresql":
+        return list(session.execute(query.with_for_update(skip_locked=True)).scalars())
+    claimed = []
+    for row in session.execute(query).scalars().all():
+        won = session.execute(
+            update(CampaignTarget)
+            .where(CampaignTarget.id == row.id, CampaignTarget.status == "pending")
+            .values(status="claiming")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if won == 1:
+            claimed.append(session.get(CampaignTarget, row.id, populate_existing=True))
+    return claimed
+
+
+def _previous_attempts(session: Session, customer_id: str) -> tuple[datetime, ...]:
+    """Every dial to this customer, in any campaign (the caps are per customer)."""
+    return tuple(session.execute(
+        select(CallAttempt.started_at).where(CallAttempt.customer_id == customer_id)
+        .order_by(CallAttempt.started_at)).scalars())
+
+
+def dial_facts(session: Session, customer_id: str, now: datetime) -> tuple[DialFacts, store.CustomerOffer | None]:
+    """The facts the compliance rules need, read fresh right before a dial."""
+    found = store.get_customer_offer(session, customer_id)
+    blocked = store.is_do_not_contact(
+        session, customer_id=customer_id, phone=found.phone if found else None)
+    facts = DialFacts(
+        now=now, on_do_not_contact=blocked, consent=bool(found and found.consent),
+        offer_valid_until=found.valid_until if found and found.offer_id else None,
+        previous_attempts=_previous_attempts(session, customer_id),
+    )
+    return facts, found
+
+
+def claim_due(
+    session: Session, campaign_id: str, limit: int, now: datetime, dialer_id: str, new_call_id: Any
+) -> ClaimResult:
+    """Takes up to ``limit`` due targets and decides each right before its dial (see the
+    module docstring). ``new_call_id()`` names each call."""
+    result = ClaimResult([], [], [])
+    if limit <= 0:
+        return result
+    campaign = get_campaign(session, campaign_id)
+    config = campaign.config
+    for target in _due_targets(session, campaign_id, now, limit):
+        facts, found = dial_facts(session, target.customer_id, now)
+        decision = decide_dial(config.window(), config.contact_policy(), facts)
+        target.updated_at = now
+        if decision.verdict == "skip":
+            target.status, target.final_reason = "done", decision.reason
+            target.next_attempt_at = None
+            result.skipped.append((target.customer_id, decision.reason))
+            continue
+        if decision.verdict == "wait":
+            target.status, target.next_attempt_at = "pending", decision.not_before
+            result.waiting.append((target.customer_id, decision.reason))
+            continue
+        target.status, target.attempts = "dialing", target.attempts + 1
+        attempt = CallAttempt(
+            target_id=target.id, campaign_id=campaign_id, customer_id=target.customer_id,
+            attempt_no=target.attempts, call_id=new_call_id(), variant=target.variant,
+            offer_id=found.offer_id if found else None,
+            offer_version=found.offer_version if found else None,
+            offer_terms=_offer_terms(found), status="dialing", dialer=dialer_id,
+            lease_until=now + timedelta(seconds=config.lease_s), facts={}, started_at=now,
+        )
+        session.add(attempt)
+        session.flush()
+        result.jobs.append(DialJob(attempt.id, attempt.call_id, campaign_id, target.customer_id,
+                                   attempt.attempt_no, target.variant))
+    return result
+
+
+def _offer_terms(found: store.CustomerOffer | None) -> dict[str, Any] | None:
+    if found is None or found.offer_id is None:
+        return None
+    return {
+        "product": found.product, "amount_yuan": found.amount_yuan,
+        "rate_min": str(found.rate_min), "rate_max": str(found.rate_max),
+        "term_months": found.term_months, "valid_until": found.valid_until.isoformat(),
+        "version": found.offer_version,
+    }
+
+
+def renew_leases(session: Session, attempt_ids: list[int], dialer_id: str, until: datetime) -> int:
+    """Extends this dialer's running attempts; returns how many are still its own."""
+    if not attempt_ids:
+        return 0
+    return session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.id.in_(attempt_ids), CallAttempt.dialer == dialer_id,
+               CallAttempt.status == "dialing")
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """How a placed call ended, as the campaign records it."""
+
+    outcome: str  # a retry outcome (see outbound.retry)
+    facts: dict[str, Any]
+    disclosure_proof: dict[str, Any] | None = None
+    handoff_id: int | None = None
+    callback_at: datetime | None = None
+
+
+def finish_attempt(
+    session: Session, attempt_id: int, dialer_id: str, done: AttemptOutcome, now: datetime
+) -> bool:
+    """Records the call's outcome and schedules the target; False if the attempt was no longer
+    this dialer's (its lease ran out and it was recovered as interrupted)."""
+    changed = session.execute(
+        update(CallAttempt)
+        .where(CallAttempt.id == attempt_id, CallAttempt.dialer == dialer_id,
+               CallAttempt.status == "dialing")
+        .values(status="done", outcome=done.outcome, facts=done.facts,
+                disclosure_proof=done.disclosure_proof, handoff_id=done.handoff_id,
+                callback_at=done.callback_at, ended_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        return False
+    attempt = session.get(CallAttempt, attempt_id, populate_existing=True)
+    assert attempt is not None
+    _schedule(session, attempt.target_id, done.outcome, now, done.callback_at)
+    return True
+
+
+def _schedule(session: Session, target_id: int, outcome: str, now: datetime,
+              callback_at: datetime | None) -> None:
+    target = session.get(CampaignTarget, target_id, populate_existing=True)
+    assert target is not None
+    config = get_campaign(session, target.campaign_id).config
+    when = retry.next_attempt_at(config.retry_policy(), outcome, target.attempts, now, callback_at)
+    target.last_outcome, target.updated_at = outcome, now
+    if when is None:
+        target.status, target.next_attempt_at = "done", None
+        target.final_reason = outcome if outcome in retry.FINAL else f"attempts used up ({outcome})"
+    else:
+        target.status, target.next_attempt_at = "pending", when
+
+
+def recover_expired(session: Session, now: datetime, campaign_id: str | None = None) -> list[int]:
+    """Closes attempts whose dialer stopped renewing them (it crashed or was killed) as
+    interrupted, and reschedules their targets as after a dropped call."""
+    query = select(CallAttempt).where(CallAttempt.status == "dialing", CallAttempt.lease_until < now)
+    if campaign_id is not None:
+        query = query.where(CallAttempt.campaign_id == campaign_id)
+    recovered = []
+    for attempt in session.execute(query.with_for_update(skip_locked=True)
+                                   if session.bind.dialect.name == "postgresql" else query).scalars().all():
+        changed = session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id == attempt.id, CallAttempt.status == "dialing",
+                   CallAttempt.lease_until < now)
+            .values(status="interrupted", outcome="dropped", ended_at=now,
+                    facts={"interrupted": f"dialer {attempt.dialer} stopped renewing its lease"})
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed == 1:
+            _schedule(session, attempt.target_id, "dropped", now, None)
+            recovered.append(attempt.id)
+    return recovered
+
+
+# ------------------------------------------------------------------ overview
+@dataclass(frozen=True)
+class CampaignProgress:
+    """Where a campaign stands."""
+
+    targets: dict[str, int]   # by status
+    outcomes: dict[str, int]  # finished attempts by outcome
+    in_flight: int
+    next_due: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        """True when no target is waiting or being dialled."""
+        return not self.targets.get("pending") and not self.targets.get("dialing") \
+            and not self.targets.get("claiming")
+
+
+def progress(session: Session, campaign_id: str) -> CampaignProgress:
+    """Target states, attempt outcomes, calls in flight and the next due time."""
+    targets = dict(session.execute(
+        select(CampaignTarget.status, func.count()).where(CampaignTarget.campaign_id == campaign_id)
+        .group_by(CampaignTarget.status)).all())
+    outcomes = dict(session.execute(
+        select(CallAttempt.outcome, func.count())
+        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.status != "dialing")
+        .group_by(CallAttempt.outcome)).all())
+    in_flight = session.execute(
+        select(func.count()).where(CallAttempt.campaign_id == campaign_id,
+                                   CallAttempt.status == "dialing")).scalar() or 0
+    next_due = session.execute(
+        select(CampaignTarget.next_attempt_at)
+        .where(CampaignTarget.campaign_id == campaign_id, CampaignTarget.status == "pending")
+        .order_by(CampaignTarget.next_attempt_at).limit(1)).scalar()
+    return CampaignProgress(targets, outcomes, int(in_flight), next_due)

@@ -1,0 +1,205 @@
+"""The dialer: places a campaign's calls within its limits until nothing is due.
+
+One loop per dialer process. Each round it recovers attempts whose dialer died, asks the
+pacing rule how many calls to start given the calls in flight and the agents' capacity,
+claims that many due targets (the claim re-checks compliance and records the attempt), and
+starts each call as a task. A heartbeat renews the leases of the calls in flight. Several
+dialers can share a campaign: the database hands each target to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from handoff import routing
+from handoff.agents import all_accounts
+from offercall import store
+from offercall.db import session_scope, utcnow
+from offercall.schema import Handoff
+from outbound import campaigns
+from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
+from outbound.pacing import Capacity, PacingDecision, calls_to_start, transfer_rate
+from voice.events import CallResult
+
+log = logging.getLogger(__name__)
+
+CallPlacer = Callable[[campaigns.DialJob], Awaitable[CallResult]]
+
+
+def default_dialer_id() -> str:
+    """host:pid, so a restarted dialer is a new one (its old leases simply expire)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def agent_capacity(session, now: datetime) -> Capacity:
+    """Agents online, those busy with a customer, and live customers waiting for one."""
+    online = {a.id for a in all_accounts(session, now) if a.online and a.role == "agent"}
+    holders = set(session.execute(
+        select(Handoff.claimed_by).where(Handoff.status.in_(("claimed", "connected")))).scalars())
+    waiting = session.execute(
+        select(func.count()).where(Handoff.status.in_(tuple(routing.CLAIMABLE)),
+                                   Handoff.kind == "live")).scalar() or 0
+    return Capacity(agents_online=len(online), agents_busy=len(online & holders),
+                    queue_waiting=int(waiting))
+
+
+@dataclass
+class DialerStatus:
+    """What the dialer is doing, for live progress lines."""
+
+    in_flight: int = 0
+    started: int = 0
+    finished: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    pacing: str = ""
+    recovered: int = 0
+
+
+class Dialer:
+    """Dials one campaign. ``run()`` returns when the campaign is finished, paused, or has
+    nothing due within ``idle_horizon``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        campaign_id: str,
+        place_call: CallPlacer,
+        *,
+        dialer_id: str | None = None,
+        new_call_id: Callable[[], str],
+        poll_s: float = 0.5,
+        idle_horizon: timedelta = timedelta(minutes=10),
+        clock: Callable[[], datetime] = utcnow,
+        on_change: Callable[[DialerStatus], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.campaign_id = campaign_id
+        self.place_call = place_call
+        self.dialer_id = dialer_id or default_dialer_id()
+        self.new_call_id = new_call_id
+        self.poll_s = poll_s
+        self.idle_horizon = idle_horizon
+        self.clock = clock
+        self.on_change = on_change
+        self.status = DialerStatus()
+        self._calls: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+
+    async def run(self) -> DialerStatus:
+        """Dials until done (see the class docstring); waits for calls in flight to end."""
+        heartbeat = asyncio.create_task(self._heartbeat(), name=f"{self.dialer_id}:heartbeat")
+        try:
+            while True:
+                campaign = await self._db(lambda s: campaigns.get_campaign(s, self.campaign_id))
+                if campaign.status != "running":
+                    break
+                await self._round(campaign)
+                if not self._calls and await self._idle():
+                    break
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                except asyncio.TimeoutError:
+                    pass
+            if self._calls:
+                await asyncio.gather(*self._calls.values(), return_exceptions=True)
+        finally:
+            heartbeat.cancel()
+        await self._db(self._mark_done_if_finished)
+        return self.status
+
+    async def _db(self, work):
+        def run():
+            with session_scope(self.engine) as session:
+                return work(session)
+        return await asyncio.to_thread(run)
+
+    async def _round(self, campaign: campaigns.CampaignInfo) -> None:
+        now = self.clock()
+        recovered = await self._db(lambda s: campaigns.recover_expired(s, now, self.campaign_id))
+        if recovered:
+            self.status.recovered += len(recovered)
+            log.warning("dialer.recovered", extra={"attempts": recovered})
+        decision = await self._pace(campaign, now)
+        self.status.pacing = decision.reason
+        if decision.start <= 0:
+            self._changed()
+            return
+        claimed = await self._db(lambda s: campaigns.claim_due(
+            s, self.campaign_id, decision.start, now, self.dialer_id, self.new_call_id))
+        for job in claimed.jobs:
+            self._calls[job.attempt_id] = asyncio.create_task(self._call(job), name=job.call_id)
+            self.status.started += 1
+        self._changed()
+
+    async def _pace(self, campaign: campaigns.CampaignInfo, now: datetime) -> PacingDecision:
+        policy = campaign.config.pacing_policy()
+        capacity = await self._db(lambda s: agent_capacity(s, now))
+        answered = sum(n for o, n in self.status.outcomes.items() if o not in ("no_answer", "busy"))
+        rate = transfer_rate(policy, answered, self.status.outcomes.get("transferred", 0))
+        return calls_to_start(policy, len(self._calls), capacity, rate)
+
+    async def _call(self, job: campaigns.DialJob) -> None:
+        try:
+            result = await self.place_call(job)
+            done = campaigns.AttemptOutcome(
+                outcome=dial_outcome(result), facts=funnel_facts(result),
+                disclosure_proof=disclosure_proof(result), handoff_id=result.handoff_id,
+                callback_at=await self._db(lambda s: _callback_due(s, result.call_id)),
+            )
+        except Exception as exc:  # the call failed to run: record it, retry later
+            log.exception("dialer.call_failed", extra={"call_id": job.call_id})
+            done = campaigns.AttemptOutcome(outcome="failed", facts={"error": str(exc)[:500]})
+        try:
+            kept = await self._db(lambda s: campaigns.finish_attempt(
+                s, job.attempt_id, self.dialer_id, done, self.clock()))
+            if not kept:
+                log.error("dialer.lease_lost", extra={"call_id": job.call_id})
+            self.status.finished += 1
+            self.status.outcomes[done.outcome] = self.status.outcomes.get(done.outcome, 0) + 1
+        except Exception:  # not recorded: the lease lapses and recovery closes it as interrupted
+            log.exception("dialer.record_failed", extra={"call_id": job.call_id})
+        finally:
+            self._calls.pop(job.attempt_id, None)
+            self._changed()
+            self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            campaign = await self._db(lambda s: campaigns.get_campaign(s, self.campaign_id))
+            every = max(0.2, campaign.config.lease_s / 3)
+            await asyncio.sleep(every)
+            ids = list(self._calls)
+            until = self.clock() + timedelta(seconds=campaign.config.lease_s)
+            await self._db(lambda s: campaigns.renew_leases(s, ids, self.dialer_id, until))
+
+    async def _idle(self) -> bool:
+        progress = await self._db(lambda s: campaigns.progress(s, self.campaign_id))
+        if progress.finished:
+            return True
+        if progress.in_flight:  # another dialer's calls: their outcomes may reschedule targets
+            return False
+        return progress.next_due is None or progress.next_due > self.clock() + self.idle_horizon
+
+    def _mark_done_if_finished(self, session) -> None:
+        if campaigns.progress(session, self.campaign_id).finished:
+            campaigns.set_status(session, self.campaign_id, "done", self.clock())
+
+    def _changed(self) -> None:
+        self.status.in_flight = len(self._calls)
+        if self.on_change is not None:
+            self.on_change(self.status)
+
+
+def _callback_due(session, call_id: str) -> datetime | None:
+    booked = [c for c in store.callbacks_for(session, call_id) if c.status == "scheduled"]
+    return booked[-1].due_at if booked else None
