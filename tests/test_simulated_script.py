@@ -1,12 +1,27 @@
-"""The simulated customer's script format."""
+"""The simulated customer's script format, and how it answers: waiting, greeting, voicemail."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from voice.transports.simulated import HangUp, Press, SayText, SayWav, Silence, parse_script
+from voice.audio import float_to_pcm
+from voice.transports.simulated import (
+    Greet,
+    HangUp,
+    Press,
+    Say,
+    SayText,
+    SayWav,
+    Silence,
+    SimulatedCustomer,
+    parse_script,
+    prepare_turns,
+    voicemail_greeting_text,
+)
+from voice.tts import Speaker, TtsEngine
 
 
 def test_every_kind_of_turn_is_read():
@@ -24,3 +39,58 @@ def test_every_kind_of_turn_is_read():
 def test_unreadable_lines_are_named(line):
     with pytest.raises(ValueError, match="script line 2"):
         parse_script(["是的", line])
+
+
+def test_a_greeting_is_the_first_turn():
+    assert parse_script(["# answers with hello", "[greet] 喂，你好", "是我"]) == [
+        Greet(SayText("喂，你好")), SayText("是我"),
+    ]
+    assert parse_script(["[greet] hello.wav"]) == [Greet(SayWav(Path("hello.wav")))]
+
+
+def test_a_greeting_later_in_the_script_is_refused():
+    with pytest.raises(ValueError, match=r"script line 2: \[greet\] must be the first turn"):
+        parse_script(["是的", "[greet] 喂"])
+    with pytest.raises(ValueError, match="script line 1: cannot read"):
+        parse_script(["[greet]"])
+
+
+class BuzzEngine(TtsEngine):
+    """Says any text as a 300 Hz buzz, 200 ms per character."""
+
+    name = "buzz"
+    voice = "buzz"
+    sample_rate = 24000
+
+    def synthesize(self, text: str) -> bytes:
+        t = np.arange(len(text) * self.sample_rate // 5) / self.sample_rate
+        return float_to_pcm(0.3 * np.sin(2 * np.pi * 300 * t))
+
+
+async def test_the_greeting_is_synthesised_and_taken_by_the_customer():
+    turns = await prepare_turns(parse_script(["[greet] 喂，你好", "是我"]), Speaker(BuzzEngine()))
+    assert isinstance(turns[0], Greet) and isinstance(turns[0].speech, Say)
+    assert turns[0].speech.label == "喂，你好" and len(turns[0].speech.audio) == 4 * 1600
+    customer = SimulatedCustomer(turns)
+    assert customer.greeting == turns[0].speech and customer.turns == turns[1:]
+
+
+def test_a_customer_without_a_greeting_is_as_before():
+    customer = SimulatedCustomer([Silence(100.0)])
+    assert customer.greeting is None and customer.answer == "answered"
+
+
+def test_greeting_mistakes_are_refused():
+    hello = Say(b"\xff" * 160, "hello")
+    with pytest.raises(ValueError, match="two greetings"):
+        SimulatedCustomer([Greet(hello)], greeting=hello)
+    with pytest.raises(ValueError, match="prepare"):
+        SimulatedCustomer([Greet(SayText("喂"))])
+    with pytest.raises(ValueError, match="first turn"):
+        SimulatedCustomer([Silence(100.0), Greet(hello)])
+    with pytest.raises(ValueError, match="voicemail needs its greeting"):
+        SimulatedCustomer([], answer="voicemail")
+
+
+def test_the_voicemail_prompt_is_one_a_carrier_plays():
+    assert voicemail_greeting_text() == "您好，您拨打的电话暂时无法接听，请在提示音后留言。"
