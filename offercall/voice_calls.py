@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 import aiohttp
 from sqlalchemy.engine import Engine
@@ -55,29 +56,32 @@ class VoiceRuntime:
         await self.load()
         return await self.speaker.warm(fixed_prompts(self.settings), fmt)
 
-    async def warm_for_customer(self, engine: Engine, customer_id: str, fmt: AudioFormat) -> int:
+    async def warm_for_customer(
+        self, engine: Engine, customer_id: str, fmt: AudioFormat, variant: str | None = None
+    ) -> int:
         """Synthesises what the bot may say to this customer (their name, offer and the answers
         about it) while the call rings, so those turns start from the cache."""
         found = await asyncio.to_thread(_customer_offer, engine, customer_id)
         if found is None:
             return 0
-        return await self.speaker.warm(customer_prompts(self.settings, found), fmt)
+        return await self.speaker.warm(customer_prompts(self.settings, found, variant), fmt)
 
-    def session_config(self) -> SessionConfig:
-        """Call timings from the settings."""
+    def session_config(self, detect_machine: bool = False) -> SessionConfig:
+        """Call timings from the settings; ``detect_machine`` screens for answering machines."""
         turn = TurnConfig(
             endpoint_silence_ms=self.settings.endpoint_silence_ms,
             silence_timeout_ms=self.settings.silence_timeout_ms,
             max_call_ms=self.settings.max_call_s * 1000,
         )
-        return SessionConfig(turn=turn)
+        return SessionConfig(turn=turn, detect_machine=detect_machine)
 
 
 def fixed_prompts(settings: Settings) -> list[str]:
     """What the bot says the same way to every customer (customer-specific parts aside)."""
     voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
     return [
-        texts.opening(voice, "张**先生"),  # its clauses before the name are the same for all
+        # the openings' clauses before the name are the same for every customer
+        *(texts.opening(voice, "张**先生", variant) for variant in texts.script_variants()),
         texts.disclosure(voice), texts.HANDOFF_QUESTION, texts.HUMAN_QUESTION,
         texts.NOT_UNDERSTOOD, texts.transfer_notice(), texts.not_interested_goodbye(voice),
         texts.already_has_loan_goodbye(voice), texts.opt_out_confirmation(), texts.goodbye(),
@@ -103,14 +107,16 @@ def faq_prompts(settings: Settings, offer: texts.Offer | None) -> list[str]:
     return [text for text in answers if text]
 
 
-def customer_prompts(settings: Settings, found: store.CustomerOffer) -> list[str]:
+def customer_prompts(
+    settings: Settings, found: store.CustomerOffer, variant: str | None = None
+) -> list[str]:
     """What the bot says only to this customer: the opening with their name, then, if they have
     an offer, its pitch and the answers that quote it."""
     voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
-    prompts = [texts.opening(voice, texts.display_name(found.masked_name, found.gender))]
+    prompts = [texts.opening(voice, texts.display_name(found.masked_name, found.gender), variant)]
     offer = texts.Offer.of(found)
     if offer is not None:
-        prompts += [texts.offer_pitch(voice, offer), *faq_prompts(settings, offer)]
+        prompts += [texts.offer_pitch(voice, offer, variant), *faq_prompts(settings, offer)]
     return prompts
 
 
@@ -136,6 +142,7 @@ async def run_call(
     on_entry: Callable[[TranscriptEntry], None] | None = None,
     config: SessionConfig | None = None,
     line: AgentLine | None = None,
+    start_metadata: dict[str, Any] | None = None,
 ) -> CallResult:
     """Runs one call through the session and stores its record; returns the result."""
     call_id = call_id or new_call_id()
@@ -152,10 +159,14 @@ async def run_call(
         config=config or runtime.session_config(),
         on_entry=on_entry,
         line=line,
+        start_metadata=start_metadata,
     )
     started_at = utcnow()
     warming = asyncio.create_task(
-        runtime.warm_for_customer(engine, customer_id, transport.format), name=f"warm-{call_id}"
+        runtime.warm_for_customer(
+            engine, customer_id, transport.format, (start_metadata or {}).get(texts.VARIANT_SLOT)
+        ),
+        name=f"warm-{call_id}",
     )
     try:
         result = await session.run()

@@ -27,7 +27,7 @@ class ScriptedBot:
         self.turns = list(turns)
         self.received: list[str] = []
 
-    async def start(self, conversation_id: str, customer_id: str, channel: str) -> BotTurn:
+    async def start(self, conversation_id: str, customer_id: str, channel: str, extra=None) -> BotTurn:
         return OPENING
 
     async def send(self, conversation_id: str, text: str, metadata=None) -> BotTurn:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.client import BotTurn, Directive, RasaUnavailable
+from voice.amd import AmdConfig, AmdDetector, AmdVerdict
 from voice.asr import CallRecognizer, FinalTranscript
 from voice.audio import FRAME_MS, AudioFormat, StreamConverter, decode, frames, rms_dbfs
 from voice.errors import VoiceError
@@ -64,7 +65,10 @@ MAX_DURATION_TEXT = "抱歉，通话时间已经比较长了，我们稍后再�
 class BotPort(Protocol):
     """What the session needs from the bot (``bot.client.RasaClient`` fits)."""
 
-    async def start(self, conversation_id: str, customer_id: str, channel: str) -> BotTurn: ...
+    async def start(
+        self, conversation_id: str, customer_id: str, channel: str,
+        extra: dict[str, Any] | None = None,
+    ) -> BotTurn: ...
 
     async def send(
         self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None
@@ -97,6 +101,9 @@ class SessionConfig:
     asr_unsure_below: float = 0.65
     nlu_unsure_below: float = 0.7
     channel: str = "voice"
+    detect_machine: bool = False
+    """Listen first and hang up on answering machines before the bot says anything."""
+    amd: AmdConfig = field(default_factory=AmdConfig)
 
 
 @dataclass
@@ -105,6 +112,12 @@ class _Frame:
     entry: TranscriptEntry
     audio: bytes  # wire format
     first_of_turn: bool = False
+
+
+@dataclass
+class _EntryDone:
+    generation: int
+    entry: TranscriptEntry
 
 
 @dataclass
@@ -141,8 +154,10 @@ class CallSession:
         config: SessionConfig | None = None,
         on_entry: Callable[[TranscriptEntry], None] | None = None,
         line: AgentLine | None = None,
+        start_metadata: dict[str, Any] | None = None,
     ) -> None:
         self.call_id = call_id
+        self.start_metadata = start_metadata
         self.line = line
         self.customer_id = customer_id
         self.transport = transport
@@ -156,7 +171,7 @@ class CallSession:
         self._fmt = transport.format
         self._clock_ms = 0.0
         self._clock_moved = asyncio.Event()
-        self._playback: asyncio.Queue[_Frame | _TurnDone] = asyncio.Queue()
+        self._playback: asyncio.Queue[_Frame | _EntryDone | _TurnDone] = asyncio.Queue()
         self._user_events: asyncio.Queue[_UserEvent] = asyncio.Queue()
         self._generation = 0
         self._bot_pos_ms = 0.0
@@ -167,6 +182,9 @@ class CallSession:
         self._latency: dict[str, Any] | None = None
         self._producer: asyncio.Task[None] | None = None
         self._directives: list[dict[str, Any]] = []
+        self._amd = AmdDetector(self.config.amd) if self.config.detect_machine else None
+        self.machine_verdict: AmdVerdict | None = None
+        self._amd_decided = asyncio.Event()
 
     # ------------------------------------------------------------------ run
     async def run(self) -> CallResult:
@@ -271,7 +289,11 @@ class CallSession:
                     at = self._clock_ms
                     self._clock_ms += FRAME_MS
                     self._clock_moved.set()
-                    change = detector.feed(rms_dbfs(frame), at, FRAME_MS)
+                    loudness = rms_dbfs(frame)
+                    change = detector.feed(loudness, at, FRAME_MS)
+                    if self._amd is not None and self._amd.verdict is None:
+                        if self._amd.feed(loudness > turn.speech_threshold_db, FRAME_MS):
+                            self._amd_decided.set()
                     if not in_utterance:
                         preroll.append(frame)
                     if isinstance(change, SpeechStarted):
@@ -281,7 +303,10 @@ class CallSession:
                             await recognizer.accept(buffered)
                         preroll.clear()
                     elif in_utterance:
-                        await recognizer.accept(frame)
+                        partial = await recognizer.accept(frame)
+                        if partial is not None and self._amd is not None and self._amd.verdict is None:
+                            if self._amd.heard(partial.text):
+                                self._amd_decided.set()
                         if self._bot_busy and detector.speech_ms() >= turn.backchannel_max_ms:
                             await self._interrupt("long speech over the bot")
                     if isinstance(change, SpeechEnded):
@@ -311,6 +336,10 @@ class CallSession:
         lead = self.config.playback_lead_ms
         while True:
             item = await self._playback.get()
+            if isinstance(item, _EntryDone):
+                if item.generation == self._generation:
+                    item.entry.completed = True
+                continue
             if isinstance(item, _TurnDone):
                 if item.generation == self._generation:
                     self._bot_busy = False
@@ -356,8 +385,14 @@ class CallSession:
 
     # ------------------------------------------------------------- converse
     async def _converse(self) -> tuple[str, str, str | None]:
+        if self._amd is not None:
+            ended = await self._screen_for_machine()
+            if ended is not None:
+                return ended
         try:
-            turn = await self.bot.start(self.call_id, self.customer_id, self.config.channel)
+            turn = await self.bot.start(
+                self.call_id, self.customer_id, self.config.channel, self.start_metadata
+            )
         except RasaUnavailable as exc:
             return await self._fail(exc)
         while True:
@@ -377,6 +412,48 @@ class CallSession:
                 except RasaUnavailable as exc:
                     return await self._fail(exc)
             turn = next_turn
+
+    async def _screen_for_machine(self) -> tuple[str, str, str | None] | None:
+        """Answering-machine detection: listens to the greeting before the bot says a word.
+        A machine gets no offer details (the bot hangs up in silence); a person gets the
+        opening. Returns how the call ended, or None to go on."""
+        assert self._amd is not None
+        next_event = asyncio.ensure_future(self._user_events.get())
+        try:
+            while self._amd.verdict is None:
+                decided = asyncio.ensure_future(self._amd_decided.wait())
+                await asyncio.wait({next_event, decided}, return_when=asyncio.FIRST_COMPLETED)
+                decided.cancel()
+                if not next_event.done():
+                    continue
+                event = next_event.result()
+                next_event = asyncio.ensure_future(self._user_events.get())
+                if event.kind == "hangup":
+                    self._note("event", "hung up during the greeting", kind="hangup")
+                    return "hung_up", "customer", None
+                if event.kind == "final" and event.final is not None and event.final.text:
+                    assert event.speech is not None
+                    self._note("customer", event.final.text, event.speech.started_ms,
+                               kind="greeting", raw_text=event.final.raw, end_ms=event.speech.at_ms)
+                    self._amd.heard(event.final.text)
+        finally:
+            if not next_event.done():
+                next_event.cancel()
+            elif next_event.result().kind != "final":
+                self._user_events.put_nowait(next_event.result())  # e.g. a hang-up: keep it
+        verdict = self.machine_verdict = self._amd.verdict
+        self._note("event", f"{verdict.kind}: {verdict.reason}", kind="amd")
+        self._drop_greeting()
+        if verdict.kind == "machine":
+            await self.transport.hangup("voicemail")
+            return "voicemail", "bot", None
+        return None
+
+    def _drop_greeting(self) -> None:
+        """The greeting is not a turn of the conversation; a hang-up behind it is kept."""
+        kept = [e for e in _drain(self._user_events) if e.kind in ("hangup", "max_duration")]
+        for event in kept:
+            self._user_events.put_nowait(event)
 
     async def _handle(self, event: _UserEvent) -> BotTurn | None:
         """One customer event to at most one bot turn (None: nothing to answer)."""
@@ -467,7 +544,9 @@ class CallSession:
         generation = self._generation
         played: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entries = [
-            self._note(speaker, text, kind="speech") for text in turn.texts if text.strip()
+            self._note(speaker, text, kind="speech", prompt=turn.prompt_of(index))
+            for index, text in enumerate(turn.texts)
+            if text.strip()
         ]
         self._bot_busy = bool(entries)
         self._waiting_since = None
@@ -489,6 +568,7 @@ class CallSession:
                     for frame in frames(clause, self._fmt):
                         await self._playback.put(_Frame(generation, entry, frame, first))
                         first = False
+                await self._playback.put(_EntryDone(generation, entry))
                 if index < len(entries) - 1:
                     pause = self._fmt.silence(self.config.pause_between_texts_ms)
                     for frame in frames(pause, self._fmt):
@@ -600,6 +680,13 @@ class CallSession:
             if directive["directive"] == "hangup":
                 return str(directive.get("outcome", "ended"))
         return "hung_up"
+
+
+def _drain(queue: asyncio.Queue[_UserEvent]) -> list[_UserEvent]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
 
 
 def _ending(turn: BotTurn) -> Directive | None:
