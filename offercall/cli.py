@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     understand = sub.add_parser("understand", help="WAV files -> text, repaired text, intent (JSON lines)")
     understand.add_argument("files", nargs="+")
     understand.set_defaults(func=cmd_understand)
+    from offercall.campaign_commands import add_commands
+
+    add_commands(sub)
     return parser
 
 

@@ -279,7 +279,7 @@ def claim_due(
     config = campaign.config
     for target in _due_targets(session, campaign_id, now, limit):
         facts, found = dial_facts(session, target.customer_id, now)
-        decision = decide_dial(config.window(), config.contact_policy(), facts)
+        decision = decide_dial(config.window(), _policy_for(target, config), facts)
         target.updated_at = now
         if decision.verdict == "skip":
             target.status, target.final_reason = "done", decision.reason
@@ -304,6 +304,15 @@ def claim_due(
         result.jobs.append(DialJob(attempt.id, attempt.call_id, campaign_id, target.customer_id,
                                    attempt.attempt_no, target.variant))
     return result
+
+
+def _policy_for(target: CampaignTarget, config: CampaignConfig) -> ContactPolicy:
+    """The contact caps for this dial: a callback the customer asked for keeps the weekly cap
+    but not the minimum gap (they chose the time)."""
+    policy = config.contact_policy()
+    if target.last_outcome == "callback":
+        return ContactPolicy(policy.max_attempts_per_week, timedelta(0))
+    return policy
 
 
 def _offer_terms(found: store.CustomerOffer | None) -> dict[str, Any] | None:

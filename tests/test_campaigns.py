@@ -250,3 +250,20 @@ def test_an_unknown_campaign_is_named_with_the_ones_that_exist(engine, tmp_path)
     new_campaign(engine, load_customers(engine, tmp_path, 1))
     with session_scope(engine) as session, pytest.raises(campaigns.CampaignError, match="campaigns: c1"):
         campaigns.get_campaign(session, "c2")
+
+
+def test_a_callback_the_customer_asked_for_keeps_its_time_despite_the_minimum_gap(engine, tmp_path):
+    ids = load_customers(engine, tmp_path, 2)
+    new_campaign(engine, ids, window_start="00:00", window_end="23:59:59", min_gap_s=4 * 3600)
+    first, second = claim(engine).jobs
+    soon = NOW + timedelta(hours=1)
+    with session_scope(engine) as session:
+        campaigns.finish_attempt(session, first.attempt_id, "d1",
+                                 AttemptOutcome("callback", {}, callback_at=soon), NOW)
+        campaigns.finish_attempt(session, second.attempt_id, "d1",
+                                 AttemptOutcome("busy", {}), NOW)
+    claimed = claim(engine, now=soon)
+    assert [j.customer_id for j in claimed.jobs] == [first.customer_id]
+    # the busy line's retry is due after 30 minutes but must keep the 4-hour gap
+    assert claimed.waiting == [(second.customer_id, "min_gap")]
+    assert target(engine, second.customer_id).next_attempt_at == NOW + timedelta(hours=4)

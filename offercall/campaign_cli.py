@@ -1,0 +1,267 @@
+"""``offercall campaign …`` and ``offercall report``: campaigns from a terminal.
+
+This is where the campaign side is wired to the voice layer, the bot and the handoff queue:
+the dialer places calls through the simulated phone network, each call runs through the
+voice session with the campaign's script variant, and transfers wait in the agent queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from tqdm import tqdm
+
+from bot.actions import texts
+from offercall.db import make_engine, session_scope, utcnow
+from offercall.migrations import migrate
+from offercall.schema import Customer
+from offercall.settings import Settings
+from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
+from outbound import campaigns
+from outbound.dialer import Dialer, DialerStatus
+from outbound.report import CampaignSummary, write_report
+from outbound.report_data import attempt_facts
+from outbound.simulated_network import Personas, SimulatedNetwork, load_personas
+from outbound.whitelist import ImportReport, import_whitelist_file
+from voice.audio import MULAW_8K
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_WHITELIST = PROJECT_ROOT / "data" / "demo_whitelist.csv"
+DEMO_PERSONAS = PROJECT_ROOT / "data" / "demo_personas.yml"
+DEMO_AGENTS = ("jt_zhang", "sl_wang", "pd_li", "dy_chen", "cd_zhou")
+TRANSPORTS = ("simulated",)
+DEMO_CONFIG = {
+    # so the demo runs whenever someone tries it, and can be run again at once
+    "window_start": "00:00", "window_end": "23:59:59", "min_gap_s": 0,
+    "max_attempts_per_week": 50, "retry_backoff_s": [5, 10], "max_attempts": 3,
+    "max_concurrency": 3, "lease_s": 30,
+}
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The database, migrated."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return engine
+
+
+# ------------------------------------------------------------------ import / create
+def import_into(engine: Engine, path: Path, campaign_id: str | None, progress: bool = True
+                ) -> tuple[ImportReport, int, list[str]]:
+    """Loads a whitelist file; with a campaign, adds its good rows as the campaign's targets."""
+    report = import_whitelist_file(engine, path, progress=progress)
+    added, unknown = 0, []
+    if campaign_id is not None:
+        with session_scope(engine) as session:
+            added, unknown = campaigns.add_targets(
+                session, campaign_id, report.loaded_customer_ids, utcnow())
+    return report, added, unknown
+
+
+def create(engine: Engine, campaign_id: str, name: str, transport: str,
+           config: campaigns.CampaignConfig, customer_ids: list[str]) -> tuple[int, list[str]]:
+    """A new campaign in one transaction with its targets; returns (targets, unknown ids)."""
+    if transport not in TRANSPORTS:
+        raise campaigns.CampaignError(
+            f"transport {transport!r} is not available (have: {', '.join(TRANSPORTS)})")
+    unknown_variants = set(config.variants) - set(texts.script_variants())
+    if unknown_variants:
+        raise campaigns.CampaignError(
+            f"variants {sorted(unknown_variants)} are not in bot/domain.yml "
+            f"(defined: {', '.join(texts.script_variants())})")
+    with session_scope(engine) as session:
+        now = utcnow()
+        campaigns.create_campaign(session, campaign_id, name, transport, config, now)
+        return campaigns.add_targets(session, campaign_id, customer_ids, now)
+
+
+def all_customer_ids(engine: Engine, segment: str | None = None) -> list[str]:
+    """Every customer (of a segment), in id order."""
+    with session_scope(engine) as session:
+        query = select(Customer.customer_id).order_by(Customer.customer_id)
+        if segment:
+            query = query.where(Customer.segment == segment)
+        return list(session.execute(query).scalars())
+
+
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs (values in JSON, else strings) as campaign settings."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise campaigns.CampaignError(f"--set wants key=value, got {pair!r}")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+# ------------------------------------------------------------------ dialling
+@dataclass
+class CampaignRun:
+    """What one ``start`` did."""
+
+    status: DialerStatus
+    progress: campaigns.CampaignProgress
+
+
+class _ProgressLine:
+    """A tqdm bar over the campaign's targets with calls in flight and outcomes so far."""
+
+    def __init__(self, engine: Engine, campaign_id: str, out: TextIO | None) -> None:
+        with session_scope(engine) as session:
+            self.total = sum(campaigns.progress(session, campaign_id).targets.values())
+        self.bar = tqdm(total=self.total, unit="customer", desc=campaign_id, file=out,
+                        disable=out is None, dynamic_ncols=True)
+        self.engine, self.campaign_id = engine, campaign_id
+
+    def update(self, status: DialerStatus) -> None:
+        with session_scope(self.engine) as session:
+            done = campaigns.progress(session, self.campaign_id).targets.get("done", 0)
+        self.bar.n = done
+        outcomes = " ".join(f"{k}={v}" for k, v in sorted(status.outcomes.items()))
+        self.bar.set_postfix_str(f"in flight {status.in_flight} | {outcomes} | {status.pacing}",
+                                 refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+async def run_campaign(
+    settings: Settings,
+    campaign_id: str,
+    *,
+    personas: Personas,
+    dial_log: Path | None = None,
+    simulated_agents: tuple[str, ...] = (),
+    out: TextIO | None = sys.stderr,
+    idle_horizon: timedelta = timedelta(minutes=10),
+    dialer_id: str | None = None,
+) -> CampaignRun:
+    """Dials the campaign (set to running) until it is finished, paused, or nothing is due
+    within ``idle_horizon``; the Rasa and action servers must be up."""
+    from handoff.line import HandoffLine
+    from handoff.service import HandoffService
+    from offercall.web.app import sla_policy
+    from outbound.simulated_agents import AgentBehaviour, simulated_agent
+
+    engine = open_engine(settings)
+    with session_scope(engine) as session:
+        campaign = campaigns.get_campaign(session, campaign_id)
+        if campaign.status == "done":
+            raise campaigns.CampaignError(f"campaign {campaign_id!r} is done")
+        campaigns.set_status(session, campaign_id, "running", utcnow())
+    runtime = VoiceRuntime(settings)
+    await runtime.warm(MULAW_8K)
+    service = HandoffService(engine, sla_policy(settings))
+    await service.start()
+    stop_agents = asyncio.Event()
+    agent_tasks = [asyncio.create_task(simulated_agent(service, name, AgentBehaviour(), stop_agents))
+                   for name in simulated_agents]
+    line = HandoffLine(service)
+    bar = _ProgressLine(engine, campaign_id, out)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def call(customer, job: campaigns.DialJob):
+                return await run_call(
+                    settings, runtime, engine, http, customer_id=job.customer_id,
+                    transport=customer, call_id=job.call_id, line=line,
+                    config=runtime.session_config(detect_machine=campaign.config.detect_machine),
+                    start_metadata={texts.VARIANT_SLOT: job.variant},
+                )
+
+            network = SimulatedNetwork(runtime, call, personas, speed=campaign.config.speed,
+                                       dial_log=dial_log)
+            dialer = Dialer(engine, campaign_id, network.place, dialer_id=dialer_id,
+                            new_call_id=new_call_id, idle_horizon=idle_horizon,
+                            on_change=bar.update)
+            status = await dialer.run()
+    finally:
+        bar.close()
+        stop_agents.set()
+        await asyncio.gather(*agent_tasks, return_exceptions=True)
+        await service.stop()
+    with session_scope(engine) as session:
+        progress = campaigns.progress(session, campaign_id)
+    engine.dispose()
+    return CampaignRun(status, progress)
+
+
+# ------------------------------------------------------------------ reporting
+def status_text(engine: Engine, campaign_id: str) -> str:
+    """A few lines: the campaign, its targets by state, outcomes, and the next due call."""
+    with session_scope(engine) as session:
+        info = campaigns.get_campaign(session, campaign_id)
+        progress = campaigns.progress(session, campaign_id)
+    lines = [
+        f"campaign {info.id} ({info.name}): {info.status}, transport {info.transport}, "
+        f"window {info.config.window_start}-{info.config.window_end} {info.config.timezone}",
+        "targets: " + (", ".join(f"{k} {v}" for k, v in sorted(progress.targets.items())) or "none"),
+        "attempt outcomes: " + (", ".join(f"{k} {v}" for k, v in sorted(progress.outcomes.items())) or "none yet"),
+        f"calls in flight: {progress.in_flight}",
+    ]
+    if progress.next_due is not None:
+        lines.append(f"next due: {progress.next_due.isoformat(timespec='seconds')}")
+    return "\n".join(lines)
+
+
+def write_campaign_report(engine: Engine, campaign_id: str, out_dir: Path) -> dict[str, Path]:
+    """The HTML report and CSV exports of a campaign into ``out_dir``."""
+    with session_scope(engine) as session:
+        info = campaigns.get_campaign(session, campaign_id)
+        facts = attempt_facts(session, campaign_id)
+    summary = CampaignSummary(
+        id=info.id, name=info.name, status=info.status, created_at=info.created_at,
+        variants=sorted(info.config.variants), transport=info.transport,
+        window=f"{info.config.window_start}–{info.config.window_end} ({info.config.timezone})",
+    )
+    return write_report(out_dir, summary, facts, utcnow())
+
+
+def report_dir(settings: Settings, campaign_id: str) -> Path:
+    """Where a campaign's report goes by default."""
+    return settings.var_dir / "reports" / campaign_id
+
+
+def demo_campaign_id(now: datetime) -> str:
+    """A fresh id per demo run, so the demo can be run again."""
+    return f"demo-{now.strftime('%Y%m%d-%H%M%S')}"
+
+
+def run_demo(settings: Settings, out: TextIO = sys.stdout,
+             ensure_servers: Callable[[], None] | None = None) -> Path:
+    """The README's main job: imports the demo whitelist, creates a campaign with two script
+    variants, dials its simulated customers with simulated agents taking the transfers, and
+    writes the report. Returns the report's path."""
+    engine = open_engine(settings)
+    campaign_id = demo_campaign_id(utcnow())
+    report, _, _ = import_into(engine, DEMO_WHITELIST, None, progress=False)
+    print(report.summary().splitlines()[0], file=out)
+    config = campaigns.CampaignConfig.from_json(DEMO_CONFIG)
+    added, _ = create(engine, campaign_id, "演示：预授信外呼 (demo)", "simulated", config,
+                      [c for c in report.loaded_customer_ids])
+    print(f"campaign {campaign_id}: {added} customers, variants A/B, "
+          f"{config.max_concurrency} calls at a time", file=out)
+    if ensure_servers is not None:
+        ensure_servers()
+    run = asyncio.run(run_campaign(
+        settings, campaign_id, personas=load_personas(DEMO_PERSONAS),
+        simulated_agents=DEMO_AGENTS, idle_horizon=timedelta(minutes=2),
+    ))
+    print(status_text(engine, campaign_id), file=out)
+    paths = write_campaign_report(engine, campaign_id, report_dir(settings, campaign_id))
+    engine.dispose()
+    del run
+    return paths["html"]

@@ -1,0 +1,185 @@
+"""The ``offercall campaign …`` and ``offercall report`` commands (argument parsing and exit
+codes; the work is in :mod:`offercall.campaign_cli`, imported only when a command runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from offercall.settings import Settings
+
+TRANSPORTS = ("simulated",)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.campaign_cli import import_into, open_engine
+    from outbound import campaigns
+    from outbound.whitelist import WhitelistFormatError
+
+    engine = open_engine(settings)
+    try:
+        report, added, _ = import_into(engine, Path(args.file), args.campaign)
+    except (WhitelistFormatError, campaigns.CampaignError, OSError) as exc:
+        return _fail(str(exc))
+    print(report.summary())
+    if args.errors_csv and report.errors:
+        report.write_errors_csv(Path(args.errors_csv))
+        print(f"rejected rows written to {args.errors_csv}")
+    if args.campaign:
+        print(f"campaign {args.campaign}: {added} new targets")
+    return 0 if not report.errors else 1
+
+
+def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.campaign_cli import all_customer_ids, create, open_engine, parse_settings
+    from outbound import campaigns
+
+    engine = open_engine(settings)
+    try:
+        values = parse_settings(args.set or [])
+        if args.config:
+            values = {**json.loads(Path(args.config).read_text(encoding="utf-8")), **values}
+        config = campaigns.CampaignConfig.from_json(values)
+        customers = (args.customers.split(",") if args.customers
+                     else all_customer_ids(engine, args.segment))
+        added, unknown = create(engine, args.campaign, args.name or args.campaign, args.transport,
+                                config, customers)
+    except (campaigns.CampaignError, OSError, json.JSONDecodeError) as exc:
+        return _fail(str(exc))
+    print(f"campaign {args.campaign} created with {added} customers"
+          + (f"; unknown customer ids ignored: {', '.join(unknown)}" if unknown else ""))
+    return 0
+
+
+def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from offercall.campaign_cli import open_engine, run_campaign, status_text
+    from outbound import campaigns
+    from outbound.simulated_network import Personas, load_personas
+    from offercall.processes import ServiceError, Supervisor
+
+    supervisor = Supervisor(settings)
+    try:
+        personas = load_personas(Path(args.personas)) if args.personas else Personas()
+        supervisor.ensure(["actions", "rasa"], echo=True)
+        run = asyncio.run(run_campaign(
+            settings, args.campaign, personas=personas,
+            dial_log=Path(args.dial_log) if args.dial_log else None,
+            simulated_agents=tuple(a for a in (args.simulated_agents or "").split(",") if a),
+            out=None if args.quiet else sys.stderr,
+        ))
+    except (campaigns.CampaignError, ServiceError, ValueError, OSError) as exc:
+        return _fail(str(exc), 1)
+    finally:
+        supervisor.stop()
+    print(status_text(open_engine(settings), args.campaign))
+    if not run.progress.finished and run.progress.next_due is not None:
+        print("some customers are scheduled for later: run `offercall campaign start` again then")
+    return 0
+
+
+def cmd_pause(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.campaign_cli import open_engine
+    from offercall.db import session_scope, utcnow
+    from outbound import campaigns
+
+    engine = open_engine(settings)
+    try:
+        with session_scope(engine) as session:
+            campaigns.set_status(session, args.campaign, "paused", utcnow())
+    except campaigns.CampaignError as exc:
+        return _fail(str(exc))
+    print(f"campaign {args.campaign} paused: dialers stop placing calls; calls in flight finish")
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.campaign_cli import open_engine, status_text
+    from outbound import campaigns
+
+    try:
+        print(status_text(open_engine(settings), args.campaign))
+    except campaigns.CampaignError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.campaign_cli import open_engine, report_dir, write_campaign_report
+    from outbound import campaigns
+
+    out_dir = Path(args.out) if args.out else report_dir(settings, args.campaign)
+    try:
+        paths = write_campaign_report(open_engine(settings), args.campaign, out_dir)
+    except campaigns.CampaignError as exc:
+        return _fail(str(exc))
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.campaign_cli import run_demo
+    from outbound import campaigns
+    from offercall.processes import ServiceError, Supervisor
+    from offercall.training import train
+
+    train(settings)
+    supervisor = Supervisor(settings)
+    try:
+        html = run_demo(settings, ensure_servers=lambda: supervisor.ensure(["actions", "rasa"]))
+    except (ServiceError, campaigns.CampaignError) as exc:
+        return _fail(str(exc), 1)
+    finally:
+        supervisor.stop()
+    print(f"\nThe campaign report: {html}\nOpen it in a browser (file://{html.resolve()}).")
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Registers ``campaign …`` and ``report`` on the CLI's subparsers."""
+    campaign = sub.add_parser("campaign", help="outbound campaigns: import, create, start, pause, status, report, demo")
+    verbs = campaign.add_subparsers(dest="verb", required=True)
+    imp = verbs.add_parser("import", help="load a whitelist CSV/XLSX (UTF-8 or GBK), optionally into a campaign")
+    imp.add_argument("file")
+    imp.add_argument("--campaign", help="add the loaded customers to this campaign")
+    imp.add_argument("--errors-csv", help="write the rejected rows here")
+    imp.set_defaults(func=cmd_import)
+    new = verbs.add_parser("create", help="create a campaign over loaded customers")
+    new.add_argument("campaign", help="campaign id, e.g. 2026-12-jintang")
+    new.add_argument("--name")
+    new.add_argument("--customers", help="comma-separated customer ids (default: all customers)")
+    new.add_argument("--segment", help="only customers of this segment")
+    new.add_argument("--transport", default="simulated", choices=TRANSPORTS)
+    new.add_argument("--config", help="a JSON file of campaign settings")
+    new.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="one setting, e.g. max_concurrency=2 or window_end=18:00 (repeatable)")
+    new.set_defaults(func=cmd_create)
+    start = verbs.add_parser("start", help="dial the campaign, with live progress")
+    start.add_argument("campaign")
+    start.add_argument("--personas", help="simulated customers' behaviour (YAML, see data/demo_personas.yml)")
+    start.add_argument("--dial-log", help="append each dial to this JSON-lines file")
+    start.add_argument("--simulated-agents", help="comma-separated agent usernames to simulate")
+    start.add_argument("--quiet", action="store_true", help="no progress bar")
+    start.set_defaults(func=cmd_start)
+    for verb, func, text in (("pause", cmd_pause, "stop placing new calls"),
+                             ("status", cmd_status, "where the campaign stands"),
+                             ("report", cmd_report, "write the HTML report and CSV exports")):
+        parser = verbs.add_parser(verb, help=text)
+        parser.add_argument("campaign")
+        if verb == "report":
+            parser.add_argument("--out", help="directory (default var/reports/<campaign>)")
+        parser.set_defaults(func=func)
+    verbs.add_parser("demo", help="run the demo campaign end to end and write its report").set_defaults(func=cmd_demo)
+    report = sub.add_parser("report", help="a campaign's HTML report and CSV exports")
+    report.add_argument("campaign")
+    report.add_argument("--out", help="directory (default var/reports/<campaign>)")
+    report.set_defaults(func=cmd_report)

@@ -1,0 +1,52 @@
+"""Reads a campaign's attempts, with their handoff tickets, into the report's records."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from handoff.tickets import events_of
+from offercall.schema import CallAttempt, Customer, Handoff
+from outbound.funnel import AttemptFacts
+
+
+def _first_claim_s(session: Session, handoff: Handoff | None) -> float | None:
+    if handoff is None:
+        return None
+    claims = [e.created_at for e in events_of(session, handoff.id) if e.to_status == "claimed"]
+    return (min(claims) - handoff.created_at).total_seconds() if claims else None
+
+
+def attempt_facts(session: Session, campaign_id: str) -> list[AttemptFacts]:
+    """Every finished or interrupted attempt of the campaign (calls still running are left out)."""
+    rows = session.execute(
+        select(CallAttempt, Customer.region)
+        .join(Customer, Customer.customer_id == CallAttempt.customer_id)
+        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.status != "dialing")
+        .order_by(CallAttempt.started_at, CallAttempt.id)
+    ).all()
+    handoff_ids = [a.handoff_id for a, _ in rows if a.handoff_id is not None]
+    handoffs = {h.id: h for h in session.execute(
+        select(Handoff).where(Handoff.id.in_(handoff_ids))).scalars()} if handoff_ids else {}
+    facts = []
+    for attempt, region in rows:
+        seen = attempt.facts or {}
+        handoff = handoffs.get(attempt.handoff_id) if attempt.handoff_id else None
+        facts.append(AttemptFacts(
+            campaign_id=campaign_id, customer_id=attempt.customer_id, variant=attempt.variant,
+            attempt_no=attempt.attempt_no, region=region,
+            branch=handoff.branch_id if handoff is not None else None,
+            started_at=attempt.started_at, ended_at=attempt.ended_at,
+            outcome=attempt.outcome or "failed",
+            answered=bool(seen.get("answered")) and not seen.get("voicemail"),
+            right_person=bool(seen.get("right_person")),
+            disclosure_played=bool(seen.get("disclosure_played")),
+            offer_heard=bool(seen.get("offer_heard")),
+            hung_up_mid_offer=bool(seen.get("hung_up_mid_offer")),
+            interested=bool(seen.get("interested")),
+            transferred=bool(seen.get("transferred")),
+            agent_connected=handoff is not None and handoff.connected_at is not None,
+            agent_outcome=handoff.agent_outcome if handoff is not None else None,
+            first_claim_s=_first_claim_s(session, handoff),
+        ))
+    return facts
