@@ -126,14 +126,18 @@ class _ProgressLine:
         self.bar = tqdm(total=self.total, unit="customer", desc=campaign_id, file=out,
                         disable=out is None, dynamic_ncols=True)
         self.engine, self.campaign_id = engine, campaign_id
+        self._last: tuple[int, str] | None = None
 
     def update(self, status: DialerStatus) -> None:
         with session_scope(self.engine) as session:
             done = campaigns.progress(session, self.campaign_id).targets.get("done", 0)
-        self.bar.n = done
         outcomes = " ".join(f"{k}={v}" for k, v in sorted(status.outcomes.items()))
-        self.bar.set_postfix_str(f"in flight {status.in_flight} | {outcomes} | {status.pacing}",
-                                 refresh=True)
+        line = f"in flight {status.in_flight} | {outcomes} | {status.pacing}"
+        if (done, line) == self._last:
+            return
+        self._last = (done, line)
+        self.bar.n = done
+        self.bar.set_postfix_str(line, refresh=True)
 
     def close(self) -> None:
         self.bar.close()

@@ -1,4 +1,5 @@
-"""Reads a campaign's attempts, with their handoff tickets, into the report's records."""
+"""Reads a campaign's attempts, with their handoff tickets, into the report's records. An
+attempt's branch is the one its ticket was routed to, else the customer's nearest."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.tickets import events_of
-from offercall.schema import CallAttempt, Customer, Handoff
+from offercall.schema import CallAttempt, Customer, Handoff, RegionBranch
 from outbound.funnel import AttemptFacts
 
 
@@ -15,6 +16,15 @@ def _first_claim_s(session: Session, handoff: Handoff | None) -> float | None:
         return None
     claims = [e.created_at for e in events_of(session, handoff.id) if e.to_status == "claimed"]
     return (min(claims) - handoff.created_at).total_seconds() if claims else None
+
+
+def _nearest_branches(session: Session) -> dict[str, str]:
+    """Region -> its nearest branch, for customers whose call reached no ticket."""
+    nearest: dict[str, tuple[float, str]] = {}
+    for row in session.execute(select(RegionBranch)).scalars():
+        if row.region not in nearest or row.distance_km < nearest[row.region][0]:
+            nearest[row.region] = (row.distance_km, row.branch_id)
+    return {region: branch for region, (_, branch) in nearest.items()}
 
 
 def attempt_facts(session: Session, campaign_id: str) -> list[AttemptFacts]:
@@ -28,6 +38,7 @@ def attempt_facts(session: Session, campaign_id: str) -> list[AttemptFacts]:
     handoff_ids = [a.handoff_id for a, _ in rows if a.handoff_id is not None]
     handoffs = {h.id: h for h in session.execute(
         select(Handoff).where(Handoff.id.in_(handoff_ids))).scalars()} if handoff_ids else {}
+    nearest = _nearest_branches(session)
     facts = []
     for attempt, region in rows:
         seen = attempt.facts or {}
@@ -35,7 +46,7 @@ def attempt_facts(session: Session, campaign_id: str) -> list[AttemptFacts]:
         facts.append(AttemptFacts(
             campaign_id=campaign_id, customer_id=attempt.customer_id, variant=attempt.variant,
             attempt_no=attempt.attempt_no, region=region,
-            branch=handoff.branch_id if handoff is not None else None,
+            branch=handoff.branch_id if handoff is not None else nearest.get(region),
             started_at=attempt.started_at, ended_at=attempt.ended_at,
             outcome=attempt.outcome or "failed",
             answered=bool(seen.get("answered")) and not seen.get("voicemail"),
