@@ -44,12 +44,23 @@ PERSONAS = """
 {p}06: {{script: ["不是，你打错了"]}}
 {p}07: {{answer: busy}}
 """
+# Short calls: the restart test is about the dialer, not the conversations.
+QUICK_PERSONAS = """
+{p}01: {{script: ["不是，你打错了"]}}
+{p}02: {{script: ["是我", "不用了，谢谢"]}}
+{p}03: [{{answer: busy}}, {{script: ["不是，你打错了"]}}]
+{p}04: {{answer: voicemail}}
+{p}05: {{answer: no_answer}}
+{p}06: {{script: ["我不是他，这个号码换人了"]}}
+{p}07: {{script: ["不是，你打错了"]}}
+"""
 FAST = {"window_start": "00:00", "window_end": "23:59:59", "min_gap_s": 0,
         "max_attempts_per_week": 50, "retry_backoff_s": [1], "max_attempts": 2,
         "max_concurrency": 2, "speed": 2.0, "lease_s": 6}
 
 
-def setup_campaign(bot_stack, tmp_path, prefix: str, campaign_id: str) -> list[str]:
+def setup_campaign(bot_stack, tmp_path, prefix: str, campaign_id: str,
+                   personas: str = PERSONAS) -> list[str]:
     """Loads customers ``<prefix>01..07``, branches and agents; creates the campaign."""
     ids = [f"{prefix}{i:02d}" for i in range(1, 8)]
     rows = "".join(f"{c},客户{c},139{i:08d},金堂县,农户,邮享贷,50000,3.6,7.2,12,2027-12-31,1,M\n"
@@ -60,7 +71,7 @@ def setup_campaign(bot_stack, tmp_path, prefix: str, campaign_id: str) -> list[s
         load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
         load_agents_csv(session, PROJECT_ROOT / "data" / "agents_sample.csv", utcnow())
     create(bot_stack.engine, campaign_id, "e2e", "simulated", CampaignConfig.from_json(FAST), ids)
-    (tmp_path / "personas.yml").write_text(PERSONAS.format(p=prefix), encoding="utf-8")
+    (tmp_path / "personas.yml").write_text(personas.format(p=prefix), encoding="utf-8")
     return ids
 
 
@@ -145,7 +156,7 @@ async def test_a_demo_campaign_runs_end_to_end_and_its_funnel_matches_the_calls(
 
 
 def test_a_dialer_killed_mid_campaign_and_restarted_loses_and_doubles_no_customer(bot_stack, tmp_path):
-    ids = setup_campaign(bot_stack, tmp_path, "K", "killme")
+    ids = setup_campaign(bot_stack, tmp_path, "K", "killme", QUICK_PERSONAS)
     dial_log = tmp_path / "dials.jsonl"
     command = [sys.executable, "-m", "offercall", "campaign", "start", "killme", "--quiet",
                "--personas", str(tmp_path / "personas.yml"), "--dial-log", str(dial_log),
