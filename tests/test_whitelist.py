@@ -88,3 +88,85 @@ def test_seed_command_reports_bad_rows_and_loads_the_rest(tmp_path):
     assert run.returncode == 0, run.stderr
     output = run.stdout + run.stderr
     assert "line 3" in output and "line 8" in output
+
+
+def write_xlsx(path, rows):
+    """An XLSX as Excel users make it: numbers typed as numbers, dates as date cells."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["customer_id", "name", "phone", "region", "segment", "product", "amount",
+                  "rate_min", "rate_max", "term_months", "valid_until", "consent"])
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+GOOD = ["X0001", "赵四", 13800138000, "金堂县", "农户", "邮享贷", 50000, 3.6, 7.2, 12, date(2027, 12, 31), 1]
+
+
+def test_xlsx_rows_with_typed_cells_load_and_bad_rows_are_named_by_spreadsheet_row(engine, tmp_path):
+    path = write_xlsx(tmp_path / "list.xlsx", [
+        GOOD,
+        ["X0002", "钱五", 12345, "双流区", "农户", "医保贷", 30000, 3.85, 6.5, 12, date(2027, 1, 1), 1],
+        ["X0003", "孙六", 1.3900139000e10, "郫都区", "农户", "医保贷", 20000, 3.85, 6.5, 12, date(2020, 1, 1), 1],
+        ["X0004", "李七", "139 0013 9004", "郫都区", "农户", "医保贷", 20000.0, 3.85, 6.5, 12, "2027-06-30", "是"],
+    ])
+    report = import_whitelist_file(engine, path, today=TODAY)
+    assert report.loaded_customer_ids == ["X0001", "X0004"]
+    reasons = {e.line: e.reason for e in report.errors}
+    assert sorted(reasons) == [3, 4]
+    assert "mainland mobile" in reasons[3] and "expired" in reasons[4]
+    with session_scope(engine) as session:
+        assert store.get_customer_offer(session, "X0001").phone == "13800138000"  # no ".0"
+        assert store.get_customer_offer(session, "X0004").amount_yuan == 20000
+    again = import_whitelist_file(engine, path, today=TODAY)
+    assert (again.loaded.inserted, again.loaded.unchanged) == (0, 2)
+
+
+def test_a_file_named_xlsx_that_is_not_one_is_refused_before_anything_is_written(engine, tmp_path):
+    broken = tmp_path / "list.xlsx"
+    broken.write_bytes(b"PK\x03\x04 this is not a workbook")
+    with pytest.raises(WhitelistFormatError):
+        import_whitelist_file(engine, broken, today=TODAY)
+    with session_scope(engine) as session:
+        assert session.execute(select(func.count()).select_from(Customer)).scalar() == 0
+
+
+def test_a_database_failure_mid_load_leaves_nothing_half_written(engine, tmp_path, monkeypatch):
+    from outbound import whitelist
+
+    rows = "".join(f"Y{i:04d},客户{i},138{i:08d},金堂县,农户,邮享贷,50000,3.6,7.2,12,2027-12-31,1\n"
+                   for i in range(1, 2501))
+    path = tmp_path / "big.csv"
+    path.write_text(HEADER + rows, encoding="utf-8")
+    real, calls = whitelist._load_batch, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(whitelist, "_load_batch", failing)
+    with pytest.raises(RuntimeError):
+        import_whitelist_file(engine, path, today=TODAY)
+    with session_scope(engine) as session:
+        assert session.execute(select(func.count()).select_from(Customer)).scalar() == 0
+        assert session.execute(select(func.count()).select_from(Offer)).scalar() == 0
+
+
+def test_a_thousand_rows_with_a_few_bad_ones_reports_exactly_those_lines(engine, tmp_path):
+    lines = [f"Z{i:04d},客户{i},138{i:08d},金堂县,农户,邮享贷,50000,3.6,7.2,12,2027-12-31,1"
+             for i in range(1, 1001)]
+    bad = {101: "phone", 502: "amount", 877: "rate"}
+    lines[99] = lines[99].replace("13800000100", "12345")
+    lines[500] = lines[500].replace(",50000,", ",五万,")
+    lines[875] = lines[875].replace(",3.6,7.2,", ",9.9,7.2,")
+    path = tmp_path / "thousand.csv"
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    report = import_whitelist_file(engine, path, today=TODAY)
+    assert [e.line for e in report.errors] == sorted(bad)
+    assert report.loaded.inserted == 997
