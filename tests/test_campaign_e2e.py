@@ -63,7 +63,8 @@ def setup_campaign(bot_stack, tmp_path, prefix: str, campaign_id: str,
                    personas: str = PERSONAS) -> list[str]:
     """Loads customers ``<prefix>01..07``, branches and agents; creates the campaign."""
     ids = [f"{prefix}{i:02d}" for i in range(1, 8)]
-    rows = "".join(f"{c},客户{c},139{i:08d},金堂县,农户,邮享贷,50000,3.6,7.2,12,2027-12-31,1,M\n"
+    block = f"13{ord(prefix[0]):03d}"  # each prefix its own numbers: the stack's DNC list is shared
+    rows = "".join(f"{c},客户{c},{block}{i:06d},金堂县,农户,邮享贷,50000,3.6,7.2,12,2027-12-31,1,M\n"
                    for i, c in enumerate(ids, 1))
     (tmp_path / "list.csv").write_text(HEADER + rows, encoding="utf-8")
     assert not import_whitelist_file(bot_stack.engine, tmp_path / "list.csv").errors
