@@ -14,6 +14,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)  # the browser tests
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)  # Chinese glyphs
+command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)  # the SIP tests' customer and agent phones
+command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)  # SIP failure paths and the load benchmark
 if ((${#need_apt[@]})); then
   say "installing system packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
