@@ -23,6 +23,9 @@ _DIAL_OUTCOMES = {
     "no_response": "no_response",
     "no_answer": "no_answer",
     "busy": "busy",
+    "declined": "declined",  # SIP 603: the customer rejected the call
+    "unreachable": "unreachable",  # the trunk or carrier failed
+    "invalid_number": "invalid_number",  # SIP 404 and kin: no such number
     "voicemail": "voicemail",
     "hung_up": "dropped",
     "max_duration": "ended",

@@ -64,6 +64,9 @@ class DialerStatus:
     recovered: int = 0
 
 
+NOT_ANSWERED = frozenset({"no_answer", "busy", "declined", "unreachable", "invalid_number"})
+
+
 class Dialer:
     """Dials one campaign. ``run()`` returns when the campaign is finished, paused, or has
     nothing due within ``idle_horizon``."""
@@ -80,6 +83,7 @@ class Dialer:
         idle_horizon: timedelta = timedelta(minutes=10),
         clock: Callable[[], datetime] = utcnow,
         on_change: Callable[[DialerStatus], None] | None = None,
+        lines_in_use: Callable[[], int] | None = None,
     ) -> None:
         self.engine = engine
         self.campaign_id = campaign_id
@@ -90,6 +94,9 @@ class Dialer:
         self.idle_horizon = idle_horizon
         self.clock = clock
         self.on_change = on_change
+        self.lines_in_use = lines_in_use
+        """Telephone lines busy now, when the network counts them (SIP legs: a bridged transfer
+        keeps two after the bot has left); pacing counts whichever is more, lines or calls."""
         self.status = DialerStatus()
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -144,9 +151,12 @@ class Dialer:
     async def _pace(self, campaign: campaigns.CampaignInfo, now: datetime) -> PacingDecision:
         policy = campaign.config.pacing_policy()
         capacity = await self._db(lambda s: agent_capacity(s, now))
-        answered = sum(n for o, n in self.status.outcomes.items() if o not in ("no_answer", "busy"))
+        answered = sum(n for o, n in self.status.outcomes.items() if o not in NOT_ANSWERED)
         rate = transfer_rate(policy, answered, self.status.outcomes.get("transferred", 0))
-        return calls_to_start(policy, len(self._calls), capacity, rate)
+        in_flight = len(self._calls)
+        if self.lines_in_use is not None:
+            in_flight = max(in_flight, self.lines_in_use())
+        return calls_to_start(policy, in_flight, capacity, rate)
 
     async def _call(self, job: campaigns.DialJob) -> None:
         try:

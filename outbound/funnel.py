@@ -25,7 +25,7 @@ STAGES = (
 OUTCOMES = (
     "transferred", "callback", "not_interested", "opt_out", "wrong_person", "already_has_loan",
     "no_response", "ended", "no_answer", "busy", "voicemail", "dropped", "failed",
-    "do_not_contact",
+    "do_not_contact", "declined", "unreachable", "invalid_number",
 )
 AGENT_OUTCOMES = ("applied", "follow_up", "not_qualified", "other")
 DROP_OFF_REASONS = (
@@ -45,6 +45,7 @@ _REASON_BY_OUTCOME = {
     "voicemail": "voicemail",
     "no_answer": "no_answer",
     "busy": "no_answer",
+    "declined": "no_answer",
 }
 
 

@@ -139,7 +139,7 @@ def outcome_group(fact: AttemptFacts) -> str:
     """The ``OUTCOME_GROUPS`` key an attempt is stacked under."""
     if fact.transferred or fact.outcome == "transferred":
         return "transferred"
-    if fact.outcome in ("no_answer", "busy", "voicemail"):
+    if fact.outcome in ("no_answer", "busy", "declined", "voicemail"):
         return "not_reached"
     if fact.outcome in ("dropped", "failed") or not fact.answered:
         return "failed"

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 RETRYABLE: frozenset[str] = frozenset(
-    {"no_answer", "busy", "dropped", "voicemail", "failed", "no_response"}
+    {"no_answer", "busy", "declined", "dropped", "voicemail", "failed", "unreachable", "no_response"}
 )
 FINAL: frozenset[str] = frozenset(
     {"transferred", "not_interested", "opt_out", "wrong_person", "already_has_loan", "ended",
-     "do_not_contact"}
+     "do_not_contact", "invalid_number"}
 )
 CALLBACK = "callback"
 OUTCOMES: frozenset[str] = RETRYABLE | FINAL | {CALLBACK}
