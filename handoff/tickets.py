@@ -82,6 +82,10 @@ class Ticket:
     closed_at: datetime | None
     agent_outcome: str | None
     agent_note: str | None
+    transfer_mode: str | None = None
+    transfer_target: str | None = None
+    transfer_status: str | None = None
+    transferred_at: datetime | None = None
 
     def facts(self) -> routing.TicketFacts:
         """What routing decisions look at."""
@@ -160,6 +164,8 @@ def _ticket(session: Session, row: Handoff) -> Ticket:
         claim_deadline=row.claim_deadline, callback_due_at=row.callback_due_at,
         claimed_by=row.claimed_by, claimed_at=row.claimed_at, connected_at=row.connected_at,
         closed_at=row.closed_at, agent_outcome=row.agent_outcome, agent_note=row.agent_note,
+        transfer_mode=row.transfer_mode, transfer_target=row.transfer_target,
+        transfer_status=row.transfer_status, transferred_at=row.transferred_at,
     )
 
 
@@ -263,6 +269,26 @@ def _log(session: Session, row: Handoff, from_status: str | None, actor: str, re
         actor=actor, reason=reason, created_at=now,
     ))
     session.flush()
+
+
+TRANSFER_MODES = {"refer": "blind transfer (SIP REFER)", "bridge": "bridged transfer"}
+
+
+def record_transfer(
+    session: Session, ticket_id: int, mode: str, target: str, status: str, detail: str, at: datetime
+) -> bool:
+    """Notes how the phone call was put through to the agent (and logs it on the ticket).
+    False if there is no such ticket."""
+    if mode not in TRANSFER_MODES:
+        raise ValueError(f"transfer mode must be one of {', '.join(TRANSFER_MODES)}, got {mode!r}")
+    row = session.get(Handoff, ticket_id)
+    if row is None:
+        return False
+    row.transfer_mode, row.transfer_target, row.transfer_status = mode, target[:200], status
+    row.transferred_at, row.updated_at = at, at
+    reason = f"{TRANSFER_MODES[mode]} to {target}: {status}" + (f" ({detail[:200]})" if detail else "")
+    _log(session, row, row.status, "sip", reason, at)
+    return True
 
 
 def _locked(session: Session, ticket_id: int, *, skip_locked: bool = False) -> Handoff | None:

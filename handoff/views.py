@@ -62,6 +62,11 @@ def ticket_view(
         "claim_deadline": ticket.claim_deadline.isoformat() if ticket.claim_deadline else None,
         "callback_due_at": ticket.callback_due_at.isoformat() if ticket.callback_due_at else None,
         "agent_outcome": ticket.agent_outcome,
+        "transfer": None if ticket.transfer_mode is None else {
+            "mode": ticket.transfer_mode, "target": ticket.transfer_target,
+            "status": ticket.transfer_status,
+            "at": ticket.transferred_at.isoformat() if ticket.transferred_at else None,
+        },
     }
 
 

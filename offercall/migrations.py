@@ -228,11 +228,24 @@ def _campaigns(connection: Connection) -> None:
     frozen.create_all(connection)
 
 
+def _phone_transfers(connection: Connection) -> None:
+    """How a phone call reached an agent over SIP: blind (REFER) or bridged, to whom, when."""
+    stamp = "TIMESTAMP WITH TIME ZONE" if connection.dialect.name == "postgresql" else "DATETIME"
+    for column in (
+        "transfer_mode VARCHAR(16)",
+        "transfer_target VARCHAR(200)",
+        "transfer_status VARCHAR(16)",
+        f"transferred_at {stamp}",
+    ):
+        connection.execute(text(f"ALTER TABLE oc_handoffs ADD COLUMN {column}"))
+
+
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, _initial_schema),
     (2, _calls_table),
     (3, _handoff_queue),
     (4, _campaigns),
+    (5, _phone_transfers),
 ]
 
 

@@ -176,6 +176,12 @@ class Handoff(Base):
     agent_outcome = Column(String(32))
     agent_note = Column(Text)
     updated_at = Column(UTCDateTime)
+    transfer_mode = Column(String(16))
+    """A phone call's transfer over SIP: ``refer`` (blind) or ``bridge`` (warm)."""
+    transfer_target = Column(String(200))
+    transfer_status = Column(String(16))
+    """``accepted`` (the REFER was followed), ``bridged``, or ``failed``."""
+    transferred_at = Column(UTCDateTime)
 
 
 class HandoffEvent(Base):
