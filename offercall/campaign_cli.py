@@ -33,13 +33,15 @@ from outbound.report import CampaignSummary, write_report
 from outbound.report_data import attempt_facts
 from outbound.simulated_network import Personas, SimulatedNetwork, load_personas
 from outbound.whitelist import ImportReport, import_whitelist_file
-from voice.audio import MULAW_8K
+from offercall.sip_calls import SipCalls, customer_phone
+from voice.audio import MULAW_8K, PCM_8K
+from voice.transports.sip import SipConfig, SipStack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_WHITELIST = PROJECT_ROOT / "data" / "demo_whitelist.csv"
 DEMO_PERSONAS = PROJECT_ROOT / "data" / "demo_personas.yml"
 DEMO_AGENTS = ("jt_zhang", "sl_wang", "pd_li", "dy_chen", "cd_zhou")
-TRANSPORTS = ("simulated",)
+TRANSPORTS = ("simulated", "sip")
 DEMO_CONFIG = {
     # so the demo runs whenever someone tries it, and can be run again at once
     "window_start": "00:00", "window_end": "23:59:59", "min_gap_s": 0,
@@ -147,15 +149,21 @@ async def run_campaign(
     settings: Settings,
     campaign_id: str,
     *,
-    personas: Personas,
+    personas: Personas | None = None,
     dial_log: Path | None = None,
     simulated_agents: tuple[str, ...] = (),
     out: TextIO | None = sys.stderr,
     idle_horizon: timedelta = timedelta(minutes=10),
     dialer_id: str | None = None,
+    sip_stack: SipStack | None = None,
 ) -> CampaignRun:
     """Dials the campaign (set to running) until it is finished, paused, or nothing is due
-    within ``idle_horizon``; the Rasa and action servers must be up."""
+    within ``idle_horizon``; the Rasa and action servers must be up.
+
+    A ``simulated`` campaign calls simulated customers acting out ``personas``, and agents take
+    transfers in the console (or as ``simulated_agents``). A ``sip`` campaign dials the
+    customers' phones through the SIP trunk of ``OFFERCALL_SIP_*`` (or ``sip_stack``) and
+    transfers interested customers to the agents' SIP queue."""
     from handoff.line import HandoffLine
     from handoff.service import HandoffService
     from offercall.web.app import sla_policy
@@ -166,9 +174,15 @@ async def run_campaign(
         campaign = campaigns.get_campaign(session, campaign_id)
         if campaign.status == "done":
             raise campaigns.CampaignError(f"campaign {campaign_id!r} is done")
+        if campaign.transport == "simulated" and personas is None:
+            raise campaigns.CampaignError("a simulated campaign needs personas for its customers")
         campaigns.set_status(session, campaign_id, "running", utcnow())
     runtime = VoiceRuntime(settings)
-    await runtime.warm(MULAW_8K)
+    own_stack = campaign.transport == "sip" and sip_stack is None
+    if campaign.transport == "sip":
+        sip_stack = sip_stack or SipStack(SipConfig.from_environ())
+        await sip_stack.start()
+    await runtime.warm(PCM_8K if campaign.transport == "sip" else MULAW_8K)
     service = HandoffService(engine, sla_policy(settings))
     await service.start()
     stop_agents = asyncio.Event()
@@ -178,25 +192,38 @@ async def run_campaign(
     bar = _ProgressLine(engine, campaign_id, out)
     try:
         async with aiohttp.ClientSession() as http:
-            async def call(customer, job: campaigns.DialJob):
+            async def call(transport, job: campaigns.DialJob, agent_line=line):
                 return await run_call(
                     settings, runtime, engine, http, customer_id=job.customer_id,
-                    transport=customer, call_id=job.call_id, line=line,
+                    transport=transport, call_id=job.call_id, line=agent_line,
                     config=runtime.session_config(detect_machine=campaign.config.detect_machine),
                     start_metadata={texts.VARIANT_SLOT: job.variant},
                 )
 
-            network = SimulatedNetwork(runtime, call, personas, speed=campaign.config.speed,
-                                       dial_log=dial_log)
-            dialer = Dialer(engine, campaign_id, network.place, dialer_id=dialer_id,
+            if sip_stack is not None:
+                calls = SipCalls(sip_stack, runtime, engine)
+
+                async def place(job: campaigns.DialJob):
+                    number = await asyncio.to_thread(customer_phone, engine, job.customer_id)
+                    return await call(calls.transport(number, job.call_id), job, None)
+
+                lines_in_use: Callable[[], int] | None = sip_stack.calls_in_flight
+            else:
+                assert personas is not None
+                place = SimulatedNetwork(runtime, call, personas, speed=campaign.config.speed,
+                                         dial_log=dial_log).place
+                lines_in_use = None
+            dialer = Dialer(engine, campaign_id, place, dialer_id=dialer_id,
                             new_call_id=new_call_id, idle_horizon=idle_horizon,
-                            on_change=bar.update)
+                            on_change=bar.update, lines_in_use=lines_in_use)
             status = await dialer.run()
     finally:
         bar.close()
         stop_agents.set()
         await asyncio.gather(*agent_tasks, return_exceptions=True)
         await service.stop()
+        if own_stack and sip_stack is not None:
+            await sip_stack.stop()
     with session_scope(engine) as session:
         progress = campaigns.progress(session, campaign_id)
     engine.dispose()
