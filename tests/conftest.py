@@ -86,3 +86,16 @@ def staffed(engine) -> Engine:
             add_agent(session, username=username, password=AGENT_PASSWORD, display_name=username,
                       role=role, branch_id=branch, products=products, now=QUEUE_NOW)
     return engine
+
+
+@pytest.fixture(scope="session")
+def sip_stack():
+    """The process's one SIP user agent (PJSIP allows one per process), on a free port of
+    127.0.0.1; each test dials through a trunk of its own (``SipTransport(trunk=...)``)."""
+    import asyncio
+
+    from voice.transports.sip import SipConfig, SipStack
+
+    stack = SipStack(SipConfig(host="127.0.0.1", port=0, rtp_port=46000, rtp_port_range=2000))
+    yield stack
+    asyncio.run(stack.stop())

