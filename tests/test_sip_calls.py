@@ -157,3 +157,40 @@ async def test_a_bridged_transfer_briefs_the_agent_then_joins_customer_and_agent
 def tickets_events_reason(bot_stack, handoff_id: int) -> str:
     with session_scope(bot_stack.engine) as session:
         return tickets.events_of(session, handoff_id)[-1].reason
+
+
+async def test_a_customer_hanging_up_mid_sentence_ends_the_call_cleanly_with_the_transcript_saved(
+        bot_stack, voice_runtime, sip_stack, tmp_path):
+    import json
+
+    from offercall import store
+
+    yes = await speech_wav(voice_runtime, "是的，我是", tmp_path / "yes.wav")
+    with BaresipPhone(tmp_path, "customer") as customer:
+        trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1")
+        calls = SipCalls(sip_stack, voice_runtime, bot_stack.engine, trunk)
+        transport = calls.transport(customer.uri, new_call_id())
+
+        async def answer_then_hang_up_during_the_offer() -> None:
+            await customer_says(customer, transport, [yes])
+            while not transport.leg.port.outgoing:  # the bot starts on the disclosure and offer
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)
+            await asyncio.to_thread(customer.hangup)
+
+        async with aiohttp.ClientSession() as http:
+            script = asyncio.create_task(answer_then_hang_up_during_the_offer())
+            result = await run_call(bot_stack.settings, voice_runtime, bot_stack.engine, http,
+                                    customer_id="C0001", transport=transport, call_id=transport.call_id)
+            await script
+
+    assert (result.outcome, result.ended_by) == ("hung_up", "customer"), transcript(result)
+    cut_short = [e for e in result.transcript if e.speaker == "bot" and e.kind == "speech" and not e.completed]
+    assert cut_short, "the sentence the bot was saying when the customer hung up is in the transcript"
+    saved = json.loads(Path(result.transcript_path).read_text(encoding="utf-8"))
+    assert saved["outcome"] == "hung_up" and saved["transport"] == "sip"
+    assert any(line["speaker"] == "customer" for line in saved["transcript"])
+    assert Path(result.recording_path).stat().st_size > 44
+    with session_scope(bot_stack.engine) as session:
+        record = store.get_call(session, result.call_id)
+    assert record is not None and record.outcome == "hung_up"

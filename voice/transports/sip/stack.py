@@ -222,6 +222,7 @@ class SipStack:
         config.mediaConfig.transportConfig.portRange = self.config.rtp_port_range
         config.mediaConfig.transportConfig.boundAddress = self.config.host
         config.mediaConfig.transportConfig.publicAddress = self.config.host
+        config.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED  # trunks on the bank's network speak plain RTP
         config.mediaConfig.lockCodecEnabled = False  # no re-INVITE when the answer lists several codecs
         config.natConfig.sdpNatRewriteUse = 0
         config.natConfig.viaRewriteUse = 0
