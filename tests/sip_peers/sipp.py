@@ -22,10 +22,14 @@ UAS scenarios (see the comment at the top of each file for the exact message flo
     answer_stream.xml    100, 180, [ring_ms], 200 + SDP <- ACK, plays the audio in a loop
                          until the caller's BYE (load benchmark: any number of calls)
 
-Every UAS scenario answers a CANCEL during its ringing with 200 + 487 and a BYE while it pauses
-with 200 (``_unexp.main``).  The answering ones pick PCMA when the offer lists 8 before 0, else
-PCMU, answer with that codec plus telephone-event at the offer's payload type, and stream the
-audio given as ``wav`` (default: a generated 2 s test signal) from the RTP port ``media_port``.
+Every UAS scenario answers a CANCEL during its ringing with 200 (CANCEL) + 487 (INVITE) <- ACK,
+and answer_then_bye.xml a BYE of the caller before talk_ms with 200.  The answering ones pick
+PCMA when the offer lists 8 before 0, else PCMU, answer with that one codec plus telephone-event
+at the offer's payload type (pjsua offers 120; 101 if the offer has none), and stream the audio
+given as ``wav`` (default: ``speech_like_signal()``, 2 s) from the RTP port ``media_port``; the
+stream stops at the BYE.  Checked with sipp as the caller (tests/test_sipp_peer.py) and with a
+pjsua2 2.15 caller (407 digest, PCMA + telephone-event 120 without re-INVITE, CANCEL -> 487,
+486, remote BYE with its Reason text).
 
 What SIPp 3.6.1 (Debian ``sip-tester``) does, as found by running it on this machine
 -------------------------------------------------------------------------------------
@@ -50,17 +54,32 @@ What SIPp 3.6.1 (Debian ``sip-tester``) does, as found by running it on this mac
   values, ``log`` and ``verifyauth`` attributes (not in ``rtp_stream`` or ``pause`` attributes).
   ``-set name value`` sets a global variable that the scenario must declare with ``<Global
   variables="name"/>`` (else sipp refuses to start); ``<todouble>`` + ``<pause variable=..>``
-  makes it a pause length (ring_ms, talk_ms here).  ``-d`` sets the length of ``<pause/>``
-  without attributes (the callers' hold time).  A variable used only once is a load error.
+  makes it a pause length.  ``-d`` sets the length of ``<pause/>`` without attributes.  A
+  variable used only once is a load error; a ``-set`` variable left out gives a warning
+  ("Invalid double conversion") and 0.  The harness passes ``-set`` only for declared globals.
 * **Regexes** are POSIX extended (glibc: back-references work); ``search_in="hdr"`` values start
   with the space after the colon.  ``&quot;`` works in attributes, ``&#13;`` does not.
 * ``[last_cseq_number]`` works in messages (not in ``log``); ``[routes]`` disappears when there is
-  no Record-Route; a label ``_unexp.main`` catches every unexpected message of a call.
+  no Record-Route.
+* **Waiting while listening.**  A ``<pause>`` receives nothing: a CANCEL or BYE arriving during
+  it is an unexpected message (default: 200 OK and the call is aborted, i.e. no 487).  The
+  ``_unexp.main`` label does catch it, but there the ``[last_*]`` keywords still hold the
+  *previous* message (a 200 "to the CANCEL" would carry ``CSeq: n INVITE``), so it is unusable.
+  The scenarios therefore wait (ring_ms, talk_ms, the caller's hold_ms) as a loop of
+  ``<recv request="CANCEL|BYE" timeout="50" ontimeout=...>`` with one ``<nop>`` per round that
+  tests and decrements the remaining time (``<test>``/``<subtract>``).  A ``<recv>`` timeout
+  with ``ontimeout`` does not fail the call.  SIPp executes one scenario step per main-loop
+  round and matches an arriving message against the step it is at, so a response that comes
+  right after a ``<send>`` must find a ``<recv>`` as the next step, not a ``<nop>`` jump
+  (uac_call.xml lists the responses twice for that reason).
 * **Running it.**  ``-nostdin`` exists; with stdout not a terminal sipp prints its screens there.
   SIGUSR1 = soft stop (no new calls, waits for running calls, then writes the final statistics
-  and ``-trace_screen``); SIGINT/SIGTERM quit at once.  Exit status 0 = all calls successful,
-  1 = some failed, 97 = stopped by command/signal, 99 = no call processed, 255/254 = fatal.
-  ``-m N`` exits after N calls.  ``-bind_local`` keeps the SIP socket on 127.0.0.1.
+  and ``-trace_screen``); SIGINT/SIGTERM quit at once (the statistics still get a last line).
+  ``-m N`` exits after N calls with status 0 if all succeeded, 1 if any failed (255/254 =
+  fatal error / cannot bind); after a signal the status was 0 here, even with a call running.
+  ``-bind_local`` keeps the SIP socket on 127.0.0.1; ``-cp`` (control socket, default 8888) is
+  given a free port too.  100 concurrent answer_stream calls (5 s each, 100 RTP streams from
+  one sipp) ran without loss here.
 * **Logs** (all in the peer's directory): ``-trace_stat`` CSV (``;``-separated, one line every
   ``-fd`` seconds and at exit: ``TotalCallCreated``, ``SuccessfulCall(C)``, ``FailedCall(C)``,
   ``Failed<Reason>(C)``...), ``-trace_shortmsg`` (one tab-separated line per SIP message:
@@ -127,6 +146,22 @@ def _udp_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _udp_bound(port: int) -> bool:
+    """True if some socket is bound to UDP ``port`` (from /proc/net/udp*, without binding)."""
+    found_table = False
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found_table = True
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 1 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return not _udp_free(port) if not found_table else False
 
 
 def _claim(ports: Sequence[int]) -> bool:
@@ -256,7 +291,8 @@ def read_audio(path: Path, rate: int = SAMPLE_RATE) -> np.ndarray:
     elif tag == 1 and bits == 16:
         samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2").astype(np.float64)
     elif tag == 1 and bits == 24:
-        b = np.frombuffer(data[: len(data) // 3 * 3], dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        b = np.frombuffer(data[: len(data) // 3 * 3], dtype=np.uint8).reshape(-1, 3)
+        b = b.astype(np.int32)
         ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
         samples = np.where(ints & 0x800000, ints - 0x1000000, ints).astype(np.float64) / 256.0
     elif tag == 1 and bits == 32:
@@ -318,7 +354,9 @@ def speech_like_signal(seconds: float = 2.0, rate: int = SAMPLE_RATE) -> np.ndar
 def digest_response(user: str, realm: str, password: str, nonce: str, uri: str,
                     method: str = "INVITE") -> str:
     """RFC 2617 digest response without qop (what a client answers to our challenge)."""
-    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
     return md5(f"{md5(f'{user}:{realm}:{password}')}:{nonce}:{md5(f'{method}:{uri}')}")
 
 
@@ -437,7 +475,7 @@ class _Sipp:
 
     @property
     def returncode(self) -> int | None:
-        """sipp's exit status once it has exited: 0 all calls OK, 1 some failed, 97/99 see above."""
+        """sipp's exit status once it has exited (0: all calls successful, 1: some failed)."""
         return self._proc.poll() if self._proc else None
 
     def __repr__(self) -> str:
@@ -499,12 +537,13 @@ class _Sipp:
         _live.add(self)
 
     def _wait_bound(self, timeout_s: float) -> None:
-        """Until sipp holds its SIP port (a bind to it fails) or exits."""
+        """Until sipp holds its SIP port (seen in /proc/net/udp) or exits."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.running:
-                raise RuntimeError(f"sipp exited at start ({self.returncode})\n{self.diagnostics()}")
-            if not _udp_free(self.port):
+                raise RuntimeError(
+                    f"sipp exited at start ({self.returncode})\n{self.diagnostics()}")
+            if _udp_bound(self.port):
                 return
             time.sleep(0.02)
         self.stop()
@@ -522,7 +561,7 @@ class _Sipp:
         self._close()
         return rc
 
-    def stop(self, timeout_s: float = 3) -> int | None:
+    def stop(self, timeout_s: float = 2) -> int | None:
         """Soft stop (SIGUSR1: no new calls, running ones finish), then SIGINT, then SIGKILL.
 
         Returns sipp's exit status.  The statistics and screen files are complete afterwards
@@ -531,7 +570,9 @@ class _Sipp:
         proc = self._proc
         if proc is None:
             return None
-        for sig, wait_s in ((signal.SIGUSR1, timeout_s), (signal.SIGINT, 2.0),
+        # A soft stop waits for running calls (a ringing no_answer call would never end).
+        soft_s = timeout_s if not self.stats().get("current") else min(timeout_s, 0.5)
+        for sig, wait_s in ((signal.SIGUSR1, soft_s), (signal.SIGINT, 2.0),
                             (signal.SIGKILL, 5.0)):
             if proc.poll() is not None:
                 break
@@ -566,7 +607,7 @@ class _Sipp:
             return {}
         head, last = lines[0].split(";"), lines[-1].split(";")
         out: dict = {}
-        for key, value in zip(head, last):
+        for key, value in zip(head, last, strict=False):
             if not key:
                 continue
             try:
@@ -645,12 +686,14 @@ class _Sipp:
 
 
 def _resolve_scenario(scenario: str | Path) -> Path:
+    """A bare name ("busy", "busy.xml") is looked up in ``SCENARIO_DIR``, anything else is a path."""
     path = Path(scenario)
-    if not path.is_absolute() and not path.exists():
-        name = path.name if path.suffix == ".xml" else f"{path.name}.xml"
-        path = SCENARIO_DIR / name
+    if len(path.parts) == 1:
+        bundled = SCENARIO_DIR / (path.name if path.suffix == ".xml" else f"{path.name}.xml")
+        if bundled.exists():
+            return bundled
     if not path.exists():
-        raise FileNotFoundError(f"no sipp scenario {scenario!r} (looked in {SCENARIO_DIR})")
+        raise FileNotFoundError(f"no sipp scenario {scenario!r} (nor in {SCENARIO_DIR})")
     return path.resolve()
 
 

@@ -40,19 +40,40 @@ _CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
 _TELEPHONE_EVENT = "telephone-event"
 
 
+BAD_INPUT_MARKS = (
+    "Bad RTP pt",  # an RTP payload type the call did not negotiate
+    "RTP decode error",  # truncated header, wrong version, bad padding or extension length
+    "codec parsed 0 frames",
+    "Error processing packet",  # a SIP message missing required headers
+    "Dropping ",  # a datagram that does not parse as SIP
+)
+
+
+def log_level(pj_level: int, message: str) -> int:
+    """The Python level of a PJSIP log line: malformed input from the network is a warning
+    (PJSIP drops it and says so only in its debug output), the rest follows PJSIP's level."""
+    if any(mark in message for mark in BAD_INPUT_MARKS):
+        return logging.WARNING
+    return _PJ_LEVELS.get(pj_level, logging.DEBUG)
+
+
 class _LogWriter(pj.LogWriter):
     """PJSIP's log lines into Python logging."""
 
     def write(self, entry: pj.LogEntry) -> None:
-        pjsip_log.log(_PJ_LEVELS.get(entry.level, logging.DEBUG), entry.msg.rstrip())
+        level = log_level(entry.level, entry.msg)
+        if pjsip_log.isEnabledFor(level):
+            pjsip_log.log(level, entry.msg.rstrip())
 
 
 class SipStack:
     """One PJSIP endpoint on its own thread: a UDP transport, an account per trunk, the calls."""
 
-    def __init__(self, config: SipConfig, *, log_level: int = 3) -> None:
+    def __init__(self, config: SipConfig, *, log_level: int = 5) -> None:
         self.config = config
         self.log_level = log_level
+        """PJSIP's verbosity (0-6): 5 keeps the lines about malformed RTP, which PJSIP logs
+        at its debug levels (they are promoted to warnings, see :func:`log_level`)."""
         self.port = 0
         """The SIP port actually bound (once started)."""
         self._commands: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]]
