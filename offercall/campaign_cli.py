@@ -28,20 +28,20 @@ from offercall.schema import Customer
 from offercall.settings import Settings
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
 from outbound import campaigns
+from outbound.campaigns import TRANSPORTS
 from outbound.dialer import Dialer, DialerStatus
 from outbound.report import CampaignSummary, write_report
 from outbound.report_data import attempt_facts
 from outbound.simulated_network import Personas, SimulatedNetwork, load_personas
 from outbound.whitelist import ImportReport, import_whitelist_file
 from offercall.sip_calls import SipCalls, customer_phone
-from voice.audio import MULAW_8K, PCM_8K
-from voice.transports.sip import SipConfig, SipStack
+from voice.audio import MULAW_8K
+from voice.transports.sip import SipConfig, SipStack, TrunkConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_WHITELIST = PROJECT_ROOT / "data" / "demo_whitelist.csv"
 DEMO_PERSONAS = PROJECT_ROOT / "data" / "demo_personas.yml"
 DEMO_AGENTS = ("jt_zhang", "sl_wang", "pd_li", "dy_chen", "cd_zhou")
-TRANSPORTS = ("simulated", "sip")
 DEMO_CONFIG = {
     # so the demo runs whenever someone tries it, and can be run again at once
     "window_start": "00:00", "window_end": "23:59:59", "min_gap_s": 0,
@@ -156,14 +156,15 @@ async def run_campaign(
     idle_horizon: timedelta = timedelta(minutes=10),
     dialer_id: str | None = None,
     sip_stack: SipStack | None = None,
+    sip_trunk: TrunkConfig | None = None,
 ) -> CampaignRun:
     """Dials the campaign (set to running) until it is finished, paused, or nothing is due
     within ``idle_horizon``; the Rasa and action servers must be up.
 
     A ``simulated`` campaign calls simulated customers acting out ``personas``, and agents take
     transfers in the console (or as ``simulated_agents``). A ``sip`` campaign dials the
-    customers' phones through the SIP trunk of ``OFFERCALL_SIP_*`` (or ``sip_stack``) and
-    transfers interested customers to the agents' SIP queue."""
+    customers' phones through the SIP trunk of ``OFFERCALL_SIP_*`` (or ``sip_stack`` and
+    ``sip_trunk``) and transfers interested customers to the agents' SIP queue."""
     from handoff.line import HandoffLine
     from handoff.service import HandoffService
     from offercall.web.app import sla_policy
@@ -182,7 +183,7 @@ async def run_campaign(
     if campaign.transport == "sip":
         sip_stack = sip_stack or SipStack(SipConfig.from_environ())
         await sip_stack.start()
-    await runtime.warm(PCM_8K if campaign.transport == "sip" else MULAW_8K)
+    await runtime.warm(MULAW_8K)
     service = HandoffService(engine, sla_policy(settings))
     await service.start()
     stop_agents = asyncio.Event()
@@ -201,7 +202,7 @@ async def run_campaign(
                 )
 
             if sip_stack is not None:
-                calls = SipCalls(sip_stack, runtime, engine)
+                calls = SipCalls(sip_stack, runtime, engine, sip_trunk)
 
                 async def place(job: campaigns.DialJob):
                     number = await asyncio.to_thread(customer_phone, engine, job.customer_id)

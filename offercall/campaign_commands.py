@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from offercall.settings import Settings
-
-TRANSPORTS = ("simulated",)
+from outbound.campaigns import TRANSPORTS
 
 
 def _fail(message: str, code: int = 2) -> int:

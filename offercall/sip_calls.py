@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from handoff import tickets
 from offercall.db import session_scope
 from offercall.voice_calls import VoiceRuntime
-from voice.audio import PCM_8K
+from voice.audio import MULAW_8K
 from voice.transports.sip import SipStack, SipTransport, TransferRecord, TrunkConfig
 from zhnorm import say_amount
 
@@ -66,7 +66,7 @@ class SipCalls:
         )
 
     async def _synthesize(self, text: str) -> bytes:
-        return await self.runtime.speaker.speak(text, PCM_8K)
+        return await self.runtime.speaker.speak(text, MULAW_8K)
 
     async def _briefing(self, handoff_id: int | None, reason: str) -> str:
         if handoff_id is None:

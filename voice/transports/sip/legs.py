@@ -59,6 +59,8 @@ class LegListener(Protocol):
 
     def on_transfer_status(self, code: int, reason: str, final: bool) -> None: ...
 
+    def on_final_stats(self, stats: dict[str, int]) -> None: ...
+
 
 class UnderrunCounter:
     """Counts glitches in outgoing audio: short runs of empty frames between audio frames."""
@@ -85,11 +87,14 @@ class UnderrunCounter:
 
 class MediaPort(pj.AudioMediaPort):
     """A conference port: frames for the far end come from :attr:`outgoing` (silence when
-    it is empty); frames from the far end go to the listener."""
+    it is empty); frames from the far end go to the listener.
 
-    def __init__(self, name: str, listener: LegListener | None) -> None:
+    Ports are pooled by the stack and never freed while PJSIP runs: PJMEDIA's clock thread may
+    be inside a callback of a port at any moment, and freeing it then would crash."""
+
+    def __init__(self, name: str) -> None:
         super().__init__()
-        self.listener = listener
+        self.listener: LegListener | None = None
         self.outgoing: collections.deque[bytes] = collections.deque()
         self.underruns = UnderrunCounter()
         self.frames_in = 0
@@ -97,6 +102,17 @@ class MediaPort(pj.AudioMediaPort):
         fmt.init(pj.PJMEDIA_FORMAT_PCM, 8000, 1, 20000, 16)
         self.createPort(name, fmt)
         LIVE_OBJECTS.add(self)
+
+    def reset(self, listener: LegListener | None) -> None:
+        """Ready for a new call."""
+        self.outgoing = collections.deque()
+        self.underruns = UnderrunCounter()
+        self.frames_in = 0
+        self.listener = listener
+
+    def stats(self) -> dict[str, int]:
+        return {"frames_out": self.underruns.frames, "glitches": self.underruns.glitches,
+                "glitch_frames": self.underruns.glitch_frames, "frames_in": self.frames_in}
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2's name
         try:
@@ -122,15 +138,17 @@ class MediaPort(pj.AudioMediaPort):
 
 
 class Leg(pj.Call):
-    """A pjsua2 call with its media port; lives on the stack's thread."""
+    """A pjsua2 call with its media port; owned by the stack and freed on its thread (the
+    transport holds only a weak reference)."""
 
     def __init__(self, stack: SipStack, account: pj.Account, listener: LegListener | None, name: str) -> None:
         super().__init__(account)
         self.stack = stack
+        self.account = account
         self.listener = listener
         self.name = name
         self.uri = ""
-        self.port = MediaPort(name, listener)
+        self.port = stack.acquire_port(listener)
         self.audio: pj.AudioMedia | None = None
         self.partner: Leg | None = None
         """The leg this one is bridged to (audio flows between them, not to the bot)."""
@@ -145,14 +163,19 @@ class Leg(pj.Call):
         info = self.getInfo()
         self.state = _STATES.get(info.state, "null")
         self.last_code = info.lastStatusCode
+        listener = self.listener
         if self.state == DISCONNECTED:
-            self.stack.legs.discard(self)
+            if not self.stream_stats:
+                self.collect_stats()
             partner, self.partner = self.partner, None
             if partner is not None and partner.state != DISCONNECTED:
                 partner.partner = None
                 partner.hang_up(200)
-        if self.listener is not None:
-            self.listener.on_state(self.state, info.lastStatusCode, info.lastReason)
+            if listener is not None:
+                listener.on_final_stats({**self.port.stats(), **self.stream_stats})
+            self.stack.retire(self)
+        if listener is not None:
+            listener.on_state(self.state, info.lastStatusCode, info.lastReason)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         info = self.getInfo()
@@ -220,7 +243,7 @@ class Leg(pj.Call):
         }
 
     def release(self) -> None:
-        """Drops the links to Python objects before PJSIP shuts down."""
+        """Drops the links to Python objects (the leg is over, or PJSIP shuts down)."""
         self.listener = None
         self.port.listener = None
         self.partner = None

@@ -26,7 +26,7 @@ import pjsua2 as pj
 from voice.errors import TransportError
 from voice.transports.sip.config import SipConfig, TrunkConfig
 
-from voice.transports.sip.legs import LIVE_OBJECTS
+from voice.transports.sip.legs import LIVE_OBJECTS, LegListener, MediaPort
 
 if TYPE_CHECKING:
     from voice.transports.sip.legs import Leg
@@ -37,7 +37,8 @@ T = TypeVar("T")
 
 _PJ_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
 _CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
-_TELEPHONE_EVENT = "telephone-event"
+MAX_ACCOUNTS = 6
+"""Accounts kept at once (PJSIP's build allows 8)."""
 
 
 BAD_INPUT_MARKS = (
@@ -83,9 +84,12 @@ class SipStack:
         self._thread: threading.Thread | None = None
         self._endpoint: pj.Endpoint | None = None
         self._writer = _LogWriter()
-        self._accounts: dict[TrunkConfig, pj.Account] = {}
+        self._accounts: dict[tuple[str, ...], pj.Account] = {}
         self.legs: set[Leg] = set()
-        """Calls PJSIP still knows about (kept alive here until they are disconnected)."""
+        """Calls PJSIP still knows about: the stack owns them until they are disconnected."""
+        self._retired: list[Leg] = []
+        self._free_ports: list[MediaPort] = []
+        self._ports_made = 0
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -146,6 +150,7 @@ class SipStack:
             while not self._stopping.is_set():
                 self._endpoint.libHandleEvents(5)  # type: ignore[union-attr]
                 self._drain()
+                self._retired.clear()  # freed here, outside any PJSIP callback
         finally:
             self._destroy()
 
@@ -212,9 +217,10 @@ class SipStack:
                 endpoint.libHandleEvents(5)
                 if not self.legs:
                     break
-            for leg in list(self.legs):
+            for leg in list(self.legs) + self._retired:
                 leg.release()
             self.legs.clear()
+            self._retired.clear()
             self._accounts.clear()
             for thing in list(LIVE_OBJECTS):
                 thing.thisown = False  # PJSIP frees them; Python must not, after it is gone
@@ -225,10 +231,26 @@ class SipStack:
 
     # ------------------------------------------------ on the stack's thread
     def account(self, trunk: TrunkConfig) -> pj.Account:
-        """The account for ``trunk`` (created, and registered if it has a registrar, on first use)."""
-        account = self._accounts.get(trunk)
-        if account is not None:
-            return account
+        """The account for ``trunk``'s identity, proxy and credentials (created, and registered
+        if it has a registrar, on first use). PJSIP holds few accounts (8): the least recently
+        used idle one makes way for a new one."""
+        key = (trunk.identity, trunk.proxy, trunk.registrar, trunk.username, trunk.password, trunk.realm)
+        account = self._accounts.pop(key, None)
+        if account is None:
+            self._make_room_for_account()
+            account = self._new_account(trunk)
+        self._accounts[key] = account  # most recently used last
+        return account
+
+    def _make_room_for_account(self) -> None:
+        busy = {id(leg.account) for leg in self.legs}
+        while len(self._accounts) >= MAX_ACCOUNTS:
+            idle = next((k for k, a in self._accounts.items() if id(a) not in busy), None)
+            if idle is None:
+                raise TransportError(f"more than {MAX_ACCOUNTS} SIP trunks in use at once")
+            self._accounts.pop(idle).shutdown()
+
+    def _new_account(self, trunk: TrunkConfig) -> pj.Account:
         config = pj.AccountConfig()
         config.idUri = trunk.identity
         if trunk.registrar:
@@ -250,8 +272,26 @@ class SipStack:
         config.natConfig.contactRewriteUse = 0
         account = pj.Account()
         account.create(config)
-        self._accounts[trunk] = account
         return account
+
+    def acquire_port(self, listener: LegListener | None) -> MediaPort:
+        """A media port for a new leg (from the pool, or a new one)."""
+        if self._free_ports:
+            port = self._free_ports.pop()
+        else:
+            self._ports_made += 1
+            port = MediaPort(f"leg{self._ports_made}")
+        port.reset(listener)
+        return port
+
+    def retire(self, leg: Leg) -> None:
+        """A leg is over: its port goes back to the pool, and the leg is freed on this thread
+        once the current PJSIP callback has returned."""
+        self.legs.discard(leg)
+        leg.release()
+        leg.port.reset(None)
+        self._free_ports.append(leg.port)
+        self._retired.append(leg)
 
     def calls_in_flight(self) -> int:
         """Calls not yet disconnected (any thread may ask; the answer may be a moment old)."""

@@ -2,7 +2,7 @@
 
 :meth:`SipTransport.connect` dials the customer through the trunk and waits for the answer
 (or the busy signal, a decline, a wrong number, or no answer within the ring timeout).
-Once answered, the far end's audio arrives every 20 ms as :class:`AudioIn` (PCM, 8 kHz),
+Once answered, the far end's audio arrives every 20 ms as :class:`AudioIn` (μ-law, 8 kHz),
 key presses as :class:`DtmfIn`, and a hang-up as :class:`RemoteHangup`; the bot's audio is
 queued for PJSIP's media clock, which plays it out at real time.
 
@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +25,7 @@ from typing import Any
 
 import pjsua2 as pj
 
-from voice.audio import FRAME_MS, PCM_8K, frames
+from voice.audio import FRAME_MS, MULAW_8K, PCM_8K, decode, encode, frames
 from voice.errors import TransportError
 from voice.events import Answer, AudioIn, DtmfIn, InboundEvent, RemoteHangup
 from voice.transports.base import Transport
@@ -38,7 +39,7 @@ log = logging.getLogger("voice.sip")
 HANDOFF_HEADER = "X-Offercall-Handoff"
 TRANSFER_FAILED_TEXT = "抱歉，客户经理暂时无法接通，稍后会有专人给您回电。"
 Synthesize = Callable[[str], Awaitable[bytes]]
-"""Text to 16-bit PCM at 8 kHz (the bot's voice)."""
+"""Text to 8 kHz μ-law audio in the bot's voice (the transport's format)."""
 
 
 @dataclass
@@ -74,6 +75,7 @@ class _LegEvents:
         self.audio_enabled = False
         self.early_frames = 0
         self.max_backlog = 0
+        self.final_stats: dict[str, int] = {}
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         try:
@@ -91,7 +93,7 @@ class _LegEvents:
         if not self.audio_enabled:
             self.early_frames += 1
             return
-        self.inbound.put_nowait(AudioIn(pcm))
+        self.inbound.put_nowait(AudioIn(encode(pcm, "mulaw")))
         self.max_backlog = max(self.max_backlog, self.inbound.qsize())
 
     def on_dtmf(self, digit: str, method: str) -> None:
@@ -101,12 +103,28 @@ class _LegEvents:
     def on_transfer_status(self, code: int, reason: str, final: bool) -> None:
         self._post(self.transfer.put_nowait, (code, reason, final))
 
+    def on_final_stats(self, stats: dict[str, int]) -> None:
+        self.final_stats = dict(stats)  # a single assignment: safe from another thread
+
+
+async def _until_disconnected(events: _LegEvents, timeout_s: float) -> None:
+    """Waits (a bounded time) for the leg to report that it is gone."""
+    deadline = time.monotonic() + timeout_s
+    with contextlib.suppress(asyncio.TimeoutError):
+        while True:
+            state, _, _ = await asyncio.wait_for(events.states.get(), max(deadline - time.monotonic(), 0.001))
+            if state == DISCONNECTED:
+                return
+
 
 class SipTransport(Transport):
     """One outbound call through the stack's trunk (see the module docstring)."""
 
     name = "sip"
-    format = PCM_8K
+    format = MULAW_8K
+    """What the session exchanges with this transport: the bot's prompts come from the same
+    μ-law phrase cache as other phone calls. PJSIP codes to and from G.711 itself (μ-law to
+    linear and back is lossless)."""
 
     def __init__(
         self,
@@ -126,7 +144,7 @@ class SipTransport(Transport):
         self.synthesize = synthesize
         self.briefing = briefing
         self.on_transfer = on_transfer
-        self.leg: Leg | None = None
+        self._leg: weakref.ref[Leg] | None = None
         self.events_from: _LegEvents | None = None
         self.answer: Answer | None = None
         self.transfer_record: TransferRecord | None = None
@@ -144,19 +162,24 @@ class SipTransport(Transport):
         headers = {"X-Offercall-Call": self.call_id} if self.call_id else {}
         started = time.monotonic()
         try:
-            self.leg = await self.stack.run(lambda: self._dial(self.uri, events, headers))
+            self._leg = await self.stack.run(lambda: self._dial(self.uri, events, headers))
         except TransportError as exc:
             log.warning("voice.sip.dial_failed", extra={"uri": self.uri, "error": str(exc)})
             self.answer = Answer(outcomes.FAILED, {"error": str(exc)})
             return self.answer
-        self.answer = await self._await_answer(self.leg, events, started, self.trunk.ring_timeout_s)
+        self.answer = await self._await_answer(self._leg, events, started, self.trunk.ring_timeout_s)
         self.timings = dict(self.answer.detail.get("timings_ms", {}))
         if self.answer.answered:
             events.audio_enabled = True
         return self.answer
 
-    def _dial(self, uri: str, listener: _LegEvents, headers: dict[str, str]) -> Leg:
-        """On the stack's thread: a new leg, INVITE sent."""
+    @property
+    def leg(self) -> Leg | None:
+        """The call leg while PJSIP still has it (None before dialling and once it is over)."""
+        return self._leg() if self._leg is not None else None
+
+    def _dial(self, uri: str, listener: _LegEvents, headers: dict[str, str]) -> weakref.ref[Leg]:
+        """On the stack's thread: a new leg, INVITE sent (the stack owns it)."""
         leg = Leg(self.stack, self.stack.account(self.trunk), listener, listener.name)
         leg.uri = uri
         param = pj.CallOpParam(True)
@@ -167,16 +190,17 @@ class SipTransport(Transport):
         try:
             leg.makeCall(uri, param)
         except pj.Error:
-            self.stack.legs.discard(leg)
+            self.stack.retire(leg)
             raise
-        return leg
+        return weakref.ref(leg)
 
-    async def _await_answer(self, leg: Leg, events: _LegEvents, started: float, timeout_s: float) -> Answer:
+    async def _await_answer(self, leg: weakref.ref[Leg], events: _LegEvents, started: float,
+                            timeout_s: float) -> Answer:
         """Waits for the leg's INVITE to end: answered, refused, or CANCELled at the timeout.
         ``detail`` has the SIP code and ``timings_ms`` (``provisional``: post-dial delay)."""
         deadline = started + timeout_s
         timings: dict[str, float] = {}
-        detail: dict[str, Any] = {"uri": leg.uri, "timings_ms": timings}
+        detail: dict[str, Any] = {"uri": getattr(leg(), "uri", ""), "timings_ms": timings}
 
         def mark(name: str) -> None:
             timings[name] = round((time.monotonic() - started) * 1000, 1)
@@ -186,7 +210,8 @@ class SipTransport(Transport):
                 state, code, reason = await asyncio.wait_for(
                     events.states.get(), max(deadline - time.monotonic(), 0.001))
             except asyncio.TimeoutError:
-                await self._end_leg(leg, 487)  # CANCEL
+                await self._end_leg(leg(), 487)  # CANCEL
+                await _until_disconnected(events, timeout_s=4)  # 487 and ACK: the line is free
                 mark("ended")
                 detail.update(sip_code=487, reason="ring timeout", early_media_ms=events.early_frames * FRAME_MS)
                 return Answer(outcomes.NO_ANSWER, detail)
@@ -207,7 +232,7 @@ class SipTransport(Transport):
     # ------------------------------------------------------------------ media
     async def events(self) -> AsyncIterator[InboundEvent]:
         events = self.events_from
-        if events is None or self.leg is None or self.answer is None or not self.answer.answered:
+        if events is None or self.answer is None or not self.answer.answered:
             return
         watcher = asyncio.create_task(self._watch_hangup(events))
         try:
@@ -232,38 +257,53 @@ class SipTransport(Transport):
                 return
 
     async def send_audio(self, data: bytes) -> None:
-        if self.leg is not None and not self._hung_up:
-            self.leg.port.outgoing.extend(frames(data, PCM_8K))
+        leg = self.leg
+        if leg is not None and not self._hung_up:
+            leg.port.outgoing.extend(frames(decode(data, "mulaw"), PCM_8K))
 
     async def clear_audio(self) -> None:
-        if self.leg is not None:
-            self.leg.port.outgoing.clear()
+        leg = self.leg
+        if leg is not None:
+            leg.port.outgoing.clear()
 
     async def hangup(self, outcome: str) -> None:
         """Lets the queued audio play out, then sends BYE."""
-        if self.leg is None or self._hung_up:
+        if self._hung_up:
             return
-        await self._drain(self.leg, timeout_s=10)
+        await self._drain(self._leg, timeout_s=10)
         self._hung_up = True
         await self._end_leg(self.leg, 200)
 
-    async def _drain(self, leg: Leg, timeout_s: float) -> None:
+    async def _drain(self, ref: weakref.ref[Leg] | None, timeout_s: float) -> None:
+        """Waits until the leg has played what is queued for it (or is gone)."""
         deadline = time.monotonic() + timeout_s
-        while leg.port.outgoing and leg.state != DISCONNECTED and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            leg = ref() if ref is not None else None
+            if leg is None or not leg.port.outgoing or leg.state == DISCONNECTED:
+                return
+            del leg
             await asyncio.sleep(FRAME_MS / 1000)
 
     async def _end_leg(self, leg: Leg | None, code: int) -> None:
         if leg is None:
             return
+        ref = weakref.ref(leg)
+        del leg
+
+        def hang_up() -> None:
+            alive = ref()
+            if alive is not None:
+                alive.hang_up(code)
+
         with contextlib.suppress(TransportError):
-            await self.stack.run(lambda: leg.hang_up(code))
+            await self.stack.run(hang_up)
 
     # --------------------------------------------------------------- transfer
     async def transfer(self, handoff_id: int | None, reason: str) -> None:
         """Hands the customer to an agent (REFER or bridge, per the trunk) and records it."""
         if self.leg is None:
             return
-        await self._drain(self.leg, timeout_s=10)
+        await self._drain(self._leg, timeout_s=10)
         target = self.trunk.agent_uri
         record = TransferRecord(handoff_id, self.trunk.transfer_mode, target)
         self.transfer_record = record
@@ -279,9 +319,22 @@ class SipTransport(Transport):
                 await self.on_transfer(record)
 
     async def _refer(self, record: TransferRecord, timeout_s: float = 30.0) -> None:
-        leg, events = self.leg, self.events_from
-        assert leg is not None and events is not None
-        await self.stack.run(lambda: leg.xfer(record.target, pj.CallOpParam(True)))
+        """Blind transfer: REFER, then follow the NOTIFYs until the agent's side answered or
+        refused; our leg is ended either way."""
+        events = self.events_from
+        assert events is not None
+
+        def refer() -> None:
+            leg = self.leg
+            if leg is None:
+                raise TransportError("the customer hung up before the transfer")
+            leg.xfer(record.target, pj.CallOpParam(True))
+
+        try:
+            await self.stack.run(refer)
+        except TransportError as exc:
+            record.status, record.detail = "failed", str(exc)
+            return
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
@@ -289,9 +342,7 @@ class SipTransport(Transport):
             except asyncio.TimeoutError:
                 break
             record.sip_code, record.detail = code, reason
-            if code >= 300 or (final and code >= 200):
-                break
-            if 200 <= code < 300 and code != 202:
+            if code >= 300 or (200 <= code < 300 and (final or code != 202)):
                 break
         if 200 <= record.sip_code < 300:
             record.status = "accepted"
@@ -299,10 +350,11 @@ class SipTransport(Transport):
             record.status = "failed"
             record.detail = record.detail or "no answer to the REFER"
         self._hung_up = True
-        await self._end_leg(leg, 200)
+        await self._end_leg(self.leg, 200)
 
     async def _bridge(self, record: TransferRecord, reason: str) -> None:
-        customer = self.leg
+        """Warm transfer: call the agent, brief them, join the two calls, drop out."""
+        customer = self._leg
         assert customer is not None
         agent_events = _LegEvents(asyncio.get_running_loop(), f"{self.call_id or self.uri}:agent")
         headers = {HANDOFF_HEADER: str(record.handoff_id)} if record.handoff_id else {}
@@ -311,49 +363,65 @@ class SipTransport(Transport):
             agent = await self.stack.run(lambda: self._dial(record.target, agent_events, headers))
         except TransportError as exc:
             record.status, record.detail = "failed", str(exc)
-            await self._give_up(customer)
+            await self._give_up()
             return
         answer = await self._await_answer(agent, agent_events, started, self.trunk.agent_ring_timeout_s)
         record.sip_code = int(answer.detail.get("sip_code", 0))
         if not answer.answered:
             record.status, record.detail = "failed", f"the agent's line: {answer.status}"
-            await self._give_up(customer)
+            await self._give_up()
             return
         if self.briefing is not None and self.synthesize is not None:
             sentence = await self.briefing(record.handoff_id, reason)
-            agent.port.outgoing.extend(frames(await self.synthesize(sentence), PCM_8K))
+            audio = decode(await self.synthesize(sentence), "mulaw")
+            agent_leg = agent()
+            if agent_leg is not None:
+                agent_leg.port.outgoing.extend(frames(audio, PCM_8K))
+            del agent_leg
             record.detail = sentence
             await self._drain(agent, timeout_s=30)
-        if customer.state == DISCONNECTED:
+
+        def join() -> bool:
+            customer_leg, agent_leg = customer(), agent()
+            if customer_leg is None or customer_leg.state == DISCONNECTED:
+                if agent_leg is not None:
+                    agent_leg.hang_up(200)
+                return False
+            if agent_leg is None or agent_leg.state == DISCONNECTED:
+                return False
+            customer_leg.bridge(agent_leg)
+            return True
+
+        if not await self.stack.run(join):
             record.status = "failed"
-            record.detail = "the customer hung up before the agent was connected"
-            await self._end_leg(agent, 200)
+            record.detail = "a side hung up before the agent was connected"
+            if self.leg is not None:
+                await self._give_up()
             return
-        await self.stack.run(lambda: customer.bridge(agent))
-        self._hung_up = True  # the bot is out of the call; the legs live on in the stack
+        self._hung_up = True  # the bot is out of the call; the stack keeps the two legs joined
         record.status = "bridged"
         if self.events_from is not None:
             self.events_from.audio_enabled = False
             self.events_from.inbound.put_nowait(None)
 
-    async def _give_up(self, customer: Leg) -> None:
+    async def _give_up(self) -> None:
         """The agent could not be reached: say so, and end the call (the ticket stays queued
         for a callback)."""
-        if self.synthesize is not None and customer.state != DISCONNECTED:
-            customer.port.outgoing.extend(frames(await self.synthesize(TRANSFER_FAILED_TEXT), PCM_8K))
+        if self.synthesize is not None:
+            audio = await self.synthesize(TRANSFER_FAILED_TEXT)
+            await self.send_audio(audio)
         self._hung_up = True
-        await self._drain(customer, timeout_s=15)
-        await self._end_leg(customer, 200)
+        await self._drain(self._leg, timeout_s=15)
+        await self._end_leg(self.leg, 200)
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> dict[str, Any]:
-        """Media health of the call: glitches in the bot's audio, the inbound backlog."""
-        leg, events = self.leg, self.events_from
-        if leg is None or events is None:
+        """Media health of the call: glitches in the bot's audio, the inbound backlog, and the
+        RTP counters (final once the call is over)."""
+        events = self.events_from
+        if events is None:
             return {}
-        under = leg.port.underruns
-        return {
-            "frames_out": under.frames, "glitches": under.glitches, "glitch_frames": under.glitch_frames,
-            "frames_in": leg.port.frames_in, "max_inbound_backlog_frames": events.max_backlog,
-            "early_media_frames": events.early_frames, **leg.stream_stats,
-        }
+        leg = self.leg
+        media = {**leg.port.stats(), **leg.stream_stats} if leg is not None else dict(events.final_stats)
+        return {**media, "max_inbound_backlog_frames": events.max_backlog,
+                "early_media_frames": events.early_frames}
