@@ -209,14 +209,15 @@ async def run_campaign(
                     return await call(calls.transport(number, job.call_id), job, None)
 
                 lines_in_use: Callable[[], int] | None = sip_stack.calls_in_flight
+                max_lines: int | None = sip_stack.max_calls
             else:
                 assert personas is not None
                 place = SimulatedNetwork(runtime, call, personas, speed=campaign.config.speed,
                                          dial_log=dial_log).place
-                lines_in_use = None
+                lines_in_use, max_lines = None, None
             dialer = Dialer(engine, campaign_id, place, dialer_id=dialer_id,
                             new_call_id=new_call_id, idle_horizon=idle_horizon,
-                            on_change=bar.update, lines_in_use=lines_in_use)
+                            on_change=bar.update, lines_in_use=lines_in_use, max_lines=max_lines)
             status = await dialer.run()
     finally:
         bar.close()

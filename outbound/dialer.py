@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -84,6 +84,7 @@ class Dialer:
         clock: Callable[[], datetime] = utcnow,
         on_change: Callable[[DialerStatus], None] | None = None,
         lines_in_use: Callable[[], int] | None = None,
+        max_lines: int | None = None,
     ) -> None:
         self.engine = engine
         self.campaign_id = campaign_id
@@ -97,6 +98,8 @@ class Dialer:
         self.lines_in_use = lines_in_use
         """Telephone lines busy now, when the network counts them (SIP legs: a bridged transfer
         keeps two after the bot has left); pacing counts whichever is more, lines or calls."""
+        self.max_lines = max_lines
+        """Lines this process can hold at once; caps the campaign's concurrency."""
         self.status = DialerStatus()
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -150,6 +153,8 @@ class Dialer:
 
     async def _pace(self, campaign: campaigns.CampaignInfo, now: datetime) -> PacingDecision:
         policy = campaign.config.pacing_policy()
+        if self.max_lines is not None and policy.max_concurrency > self.max_lines:
+            policy = replace(policy, max_concurrency=self.max_lines)
         capacity = await self._db(lambda s: agent_capacity(s, now))
         answered = sum(n for o, n in self.status.outcomes.items() if o not in NOT_ANSWERED)
         rate = transfer_rate(policy, answered, self.status.outcomes.get("transferred", 0))

@@ -168,3 +168,31 @@ async def test_a_customer_hanging_up_mid_sentence_ends_the_call_cleanly_with_the
     with session_scope(bot_stack.engine) as session:
         record = store.get_call(session, result.call_id)
     assert record is not None and record.outcome == "hung_up"
+
+
+async def test_an_answering_machine_on_a_real_line_is_hung_up_on_without_a_word(
+        bot_stack, voice_runtime, sip_stack, tmp_path):
+    from offercall.schema import Conversation
+    from voice.audio import PCM_8K, write_wav
+    from voice.transports.simulated import beep_audio, voicemail_greeting
+
+    greeting = await voicemail_greeting(voice_runtime.speaker, PCM_8K)
+    machine = write_wav(tmp_path / "voicemail.wav",
+                        bytes(8000) + greeting.audio + bytes(3200) + beep_audio(PCM_8K), 8000)
+    with BaresipPhone(tmp_path, "voicemail", play_wav=machine) as phone:
+        trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1")
+        transport = SipCalls(sip_stack, voice_runtime, bot_stack.engine, trunk).transport(phone.uri, new_call_id())
+        async with aiohttp.ClientSession() as http:
+            result = await run_call(bot_stack.settings, voice_runtime, bot_stack.engine, http,
+                                    customer_id="C0001", transport=transport, call_id=transport.call_id,
+                                    config=SessionConfig(turn=TURNS, detect_machine=True))
+        phone.wait_event("CALL_CLOSED", timeout_s=5)
+        heard_by_machine = read_wav(phone.received_audio()[-1])
+
+    assert result.outcome == "voicemail", transcript(result)
+    assert not [e for e in result.transcript if e.speaker == "bot" and e.kind == "speech"]
+    with session_scope(bot_stack.engine) as session:
+        assert session.get(Conversation, result.call_id) is None, "Rasa never heard of this call"
+    loudest = max(abs(int.from_bytes(heard_by_machine.pcm[i:i + 2], "little", signed=True))
+                  for i in range(0, len(heard_by_machine.pcm), 2))
+    assert loudest < 500, "nothing was said to the machine"

@@ -96,3 +96,60 @@ async def test_a_sip_campaign_retries_busy_and_declined_customers_but_not_wrong_
         by_customer = {c: [a.outcome for a in attempts if a.customer_id == c] for c in (f"{prefix}1", f"{prefix}2")}
     assert by_customer == {f"{prefix}1": outcomes, f"{prefix}2": outcomes}
     assert len(invites) == 2 * len(outcomes), "each attempt is one INVITE: none lost, none doubled"
+
+
+async def test_calls_in_flight_at_once_each_carry_audio_and_free_their_lines(sip_stack, tmp_path) -> None:
+    import asyncio
+
+    import numpy as np
+
+    from tests.sip_peers.baresip import write_wav_mono
+    from voice.audio import decode
+    from voice.events import AudioIn
+
+    t = np.arange(8000) / 8000
+    wav = write_wav_mono(tmp_path / "tone.wav", (0.3 * 32767 * np.sin(2 * np.pi * 500 * t)).astype("<i2"))
+    with SippPeer(tmp_path, "answer_stream", wav=wav) as trunk:
+        transports = [SipTransport(sip_stack, f"1380013800{i}", trunk=trunk_to(trunk)) for i in range(4)]
+        answers = await asyncio.gather(*(t.connect() for t in transports))
+        assert all(a.answered for a in answers), answers
+        assert sip_stack.calls_in_flight() == sip_stack.max_calls == 4, "pacing sees the lines in use"
+        one_too_many = await SipTransport(sip_stack, "13800138009", trunk=trunk_to(trunk)).connect()
+        assert one_too_many.status == "failed" and "Too many" in one_too_many.detail["error"]
+
+        async def listen(transport: SipTransport) -> bytes:
+            audio = b""
+            async for event in transport.events():
+                if isinstance(event, AudioIn):
+                    audio += event.data
+            return audio
+
+        listening = [asyncio.create_task(listen(t)) for t in transports]
+        await asyncio.sleep(2)
+        await asyncio.gather(*(t.hangup("ended") for t in transports))
+        heard = await asyncio.gather(*listening)
+    for audio in heard:
+        samples = np.frombuffer(decode(audio, "mulaw"), dtype="<i2")
+        assert len(samples) >= 8000 and np.abs(samples).max() > 5000
+    for _ in range(50):
+        if sip_stack.calls_in_flight() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert sip_stack.calls_in_flight() == 0, "every line was freed"
+
+
+async def test_an_announcement_before_the_failure_is_early_media_not_the_customer(sip_stack, tmp_path) -> None:
+    import numpy as np
+
+    from tests.sip_peers.baresip import write_wav_mono
+
+    t = np.arange(8000 * 3) / 8000
+    announcement = write_wav_mono(tmp_path / "announcement.wav",
+                                  (0.3 * 32767 * np.sin(2 * np.pi * 450 * t)).astype("<i2"))
+    with SippPeer(tmp_path, "early_media", wav=announcement, ring_ms=2000) as trunk:
+        transport = SipTransport(sip_stack, "13800138000", trunk=trunk_to(trunk))
+        answer = await transport.connect()
+    assert (answer.status, answer.detail["sip_code"]) == ("no_answer", 480)
+    assert answer.detail["provisional_code"] == 183
+    assert answer.detail["early_media_ms"] >= 1000, "the announcement was heard as early media"
+    assert [e async for e in transport.events()] == [], "and never reached the bot as the customer's voice"

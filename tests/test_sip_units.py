@@ -55,6 +55,8 @@ def test_bad_sip_settings_fail_at_start_up_with_the_setting_named() -> None:
         SipConfig(codecs=("G729",))
     with pytest.raises(SipConfigError, match="OFFERCALL_SIP_PORT"):
         SipConfig.from_environ({"OFFERCALL_SIP_PORT": "five"})
+    with pytest.raises(SipConfigError, match="4 calls per process"):
+        SipConfig(max_calls=8)
 
 
 def test_sip_settings_are_read_from_the_environment() -> None:
@@ -71,6 +73,16 @@ def test_sip_settings_are_read_from_the_environment() -> None:
     assert trunk.ring_timeout_s == 25.0
     assert trunk.uri_for("13800138000") == "sip:13800138000@10.0.0.5"
     assert "s3cret" not in repr(config), "the trunk password stays out of logs"
+
+
+def test_the_inbound_backlog_is_summarised_by_its_worst_and_its_95th_percentile() -> None:
+    from collections import Counter
+
+    from voice.transports.sip.transport import backlog_summary
+
+    waits = Counter({1: 90, 2: 6, 30: 4})  # a stall of 600 ms in 4 % of the frames
+    assert backlog_summary(waits) == {"max_inbound_backlog_frames": 30, "p95_inbound_backlog_frames": 2}
+    assert backlog_summary(Counter()) == {"max_inbound_backlog_frames": 0, "p95_inbound_backlog_frames": 0}
 
 
 def test_short_gaps_in_the_bots_audio_count_as_glitches_but_pauses_do_not() -> None:

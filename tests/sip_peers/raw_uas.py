@@ -25,7 +25,7 @@ def _header(message: str, name: str) -> str:
 class RawUas:
     """Answers the first INVITE on 127.0.0.1:<port> with PCMU, then streams a tone over RTP."""
 
-    def __init__(self, tone_hz: float = 440.0) -> None:
+    def __init__(self, tone_hz: float = 440.0, jitter_ms: float = 0.0, seed: int = 7) -> None:
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sip.bind(("127.0.0.1", 0))
         self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -33,6 +33,12 @@ class RawUas:
         self.port = self.sip.getsockname()[1]
         self.rtp_port = self.rtp.getsockname()[1]
         self.tone_hz = tone_hz
+        self.jitter_ms = jitter_ms
+        """Each RTP packet leaves up to this much later than its time (so some overtake others)."""
+        self._random = np.random.default_rng(seed)
+        self.sent_out_of_order = 0
+        """RTP packets sent after one with a higher sequence number (jitter reorders them)."""
+        self._invite = ""
         self.peer_sip: tuple[str, int] | None = None
         self.peer_rtp: tuple[str, int] | None = None
         self.received: list[str] = []
@@ -89,6 +95,7 @@ class RawUas:
             method = message.split(" ", 1)[0]
             if method == "INVITE" and not self.answered.is_set():
                 self.peer_sip = source
+                self._invite = message
                 self._answer(message)
             elif method == "BYE":
                 self._reply(message, "200 OK")
@@ -127,17 +134,50 @@ class RawUas:
         self.sip.sendto(CRLF.join(lines).encode(), self.peer_sip)
 
     def _rtp_loop(self) -> None:
+        """Streams the tone at 20 ms per packet; with jitter, each packet waits a random extra
+        delay in a small scheduler, so packets arrive late and out of order."""
         self.answered.wait()
         start, n = time.monotonic(), 0
+        pending: list[tuple[float, bytes]] = []
+        highest_sent = -1
         while not self._stop.is_set() and not self.bye.is_set() and self.peer_rtp is not None:
-            t = (np.arange(160) + n * 160) / 8000
-            pcm = (0.3 * 32767 * np.sin(2 * np.pi * self.tone_hz * t)).astype("<i2").tobytes()
-            try:
-                self.rtp.sendto(self.rtp_packet(0, self._seq, self._ts, encode(pcm, "mulaw")), self.peer_rtp)
-            except OSError:
-                return
-            self._seq, self._ts, n = self._seq + 1, self._ts + 160, n + 1
-            time.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+            now = time.monotonic()
+            if now >= start + n * 0.02:
+                t = (np.arange(160) + n * 160) / 8000
+                pcm = (0.3 * 32767 * np.sin(2 * np.pi * self.tone_hz * t)).astype("<i2").tobytes()
+                packet = self.rtp_packet(0, self._seq, self._ts, encode(pcm, "mulaw"))
+                delay = float(self._random.uniform(0, self.jitter_ms)) / 1000 if self.jitter_ms else 0.0
+                pending.append((now + delay, packet))
+                self._seq, self._ts, n = self._seq + 1, self._ts + 160, n + 1
+            due = [p for p in pending if p[0] <= now]
+            pending = [p for p in pending if p[0] > now]
+            for _, packet in sorted(due):
+                seq = struct.unpack("!H", packet[2:4])[0]
+                if seq < highest_sent:
+                    self.sent_out_of_order += 1
+                highest_sent = max(highest_sent, seq)
+                try:
+                    self.rtp.sendto(packet, self.peer_rtp)
+                except OSError:
+                    return
+            time.sleep(0.002)
+
+    def send_info_dtmf(self, digit: str) -> None:
+        """Sends ``digit`` as a SIP INFO (application/dtmf-relay) inside the call's dialog."""
+        invite = self._invite
+        contact = re.search(r"^Contact:\s*<([^>]+)>", invite, re.MULTILINE | re.IGNORECASE)
+        assert contact, invite
+        body = f"Signal={digit}\r\nDuration=160\r\n"
+        lines = [
+            f"INFO {contact.group(1)} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bKraw{time.monotonic_ns()}",
+            "Max-Forwards: 70",
+            f"From: {_header(invite, 'To')};tag=raw1", f"To: {_header(invite, 'From')}",
+            f"Call-ID: {_header(invite, 'Call-ID')}", "CSeq: 2 INFO",
+            f"Contact: <sip:raw@127.0.0.1:{self.port}>",
+            "Content-Type: application/dtmf-relay", f"Content-Length: {len(body)}", "", body,
+        ]
+        self.send_sip(CRLF.join(lines).encode())
 
     def next_seq_ts(self) -> tuple[int, int]:
         """The sequence number and timestamp a packet sent now would carry."""

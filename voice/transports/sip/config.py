@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from voice.errors import VoiceError
 
 CODECS = ("PCMU", "PCMA")
+PJSIP_MAX_CALLS = 4
+"""Calls one PJSIP process can hold at once: the pjsua2-python wheel is built with
+PJSUA_MAX_CALLS = 4. More calls need more processes (dialers share a campaign)."""
 TRANSFER_MODES = ("refer", "bridge")
 
 
@@ -74,7 +77,8 @@ class SipConfig:
     rtp_port_range: int = 2000
     codecs: tuple[str, ...] = CODECS
     """G.711 codecs in order of preference."""
-    max_calls: int = 32
+    max_calls: int = PJSIP_MAX_CALLS
+    """Calls at once in this process (SIP legs: a bridged transfer holds two)."""
     jitter_max_ms: int = 500
     """The adaptive jitter buffer grows up to this delay before it drops late packets."""
     trunk: TrunkConfig = field(default_factory=TrunkConfig)
@@ -85,8 +89,10 @@ class SipConfig:
             raise SipConfigError(f"codecs must be among {', '.join(CODECS)}, got {self.codecs!r}")
         if not 0 <= self.port < 65536 or not 0 < self.rtp_port < 65536:
             raise SipConfigError("SIP and RTP ports must be valid UDP ports")
-        if self.max_calls < 1:
-            raise SipConfigError("max_calls must be at least 1")
+        if not 1 <= self.max_calls <= PJSIP_MAX_CALLS:
+            raise SipConfigError(
+                f"max_calls must be 1 to {PJSIP_MAX_CALLS} (PJSIP's build holds {PJSIP_MAX_CALLS} calls "
+                f"per process; run more dialer processes for more), got {self.max_calls}")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> SipConfig:
@@ -125,7 +131,7 @@ class SipConfig:
             port=number("PORT", "5060"),
             rtp_port=number("RTP_PORT", "40000"),
             codecs=tuple(c.strip().upper() for c in get("CODECS", "PCMU,PCMA").split(",") if c.strip()),
-            max_calls=number("MAX_CALLS", "32"),
+            max_calls=number("MAX_CALLS", str(PJSIP_MAX_CALLS)),
             jitter_max_ms=number("JITTER_MAX_MS", "500"),
             trunk=trunk,
         )

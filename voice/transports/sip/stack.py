@@ -175,7 +175,7 @@ class SipStack:
         ep = pj.EpConfig()
         ep.uaConfig.threadCnt = 0  # our thread runs the event loop
         ep.uaConfig.mainThreadOnly = False
-        ep.uaConfig.maxCalls = config.max_calls
+        ep.uaConfig.maxCalls = config.max_calls  # at most PJSUA_MAX_CALLS of the build (4)
         ep.uaConfig.userAgent = "offercall"
         ep.logConfig.writer = self._writer
         ep.logConfig.level = self.log_level
@@ -190,7 +190,7 @@ class SipStack:
         media.noVad = True
         media.ecTailLen = 0
         media.jbMax = config.jitter_max_ms
-        media.maxMediaPorts = max(64, 4 * config.max_calls + 8)
+        media.maxMediaPorts = 64
         endpoint.libInit(ep)
         transport = pj.TransportConfig()
         transport.port = config.port
@@ -296,3 +296,8 @@ class SipStack:
     def calls_in_flight(self) -> int:
         """Calls not yet disconnected (any thread may ask; the answer may be a moment old)."""
         return len(self.legs)
+
+    @property
+    def max_calls(self) -> int:
+        """Calls this stack can hold at once."""
+        return self.config.max_calls

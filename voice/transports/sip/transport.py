@@ -14,6 +14,7 @@ and drops out. Either way a :class:`TransferRecord` says what happened and when.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -31,7 +32,7 @@ from voice.events import Answer, AudioIn, DtmfIn, InboundEvent, RemoteHangup
 from voice.transports.base import Transport
 from voice.transports.sip import outcomes
 from voice.transports.sip.config import TrunkConfig
-from voice.transports.sip.legs import CONFIRMED, DISCONNECTED, EARLY, Leg
+from voice.transports.sip.legs import CONFIRMED, DISCONNECTED, EARLY, SILENCE, Leg
 from voice.transports.sip.stack import SipStack
 
 log = logging.getLogger("voice.sip")
@@ -74,7 +75,8 @@ class _LegEvents:
         self.inbound: asyncio.Queue[InboundEvent | None] = asyncio.Queue()
         self.audio_enabled = False
         self.early_frames = 0
-        self.max_backlog = 0
+        self.backlog: collections.Counter[int] = collections.Counter()
+        """How many inbound frames were waiting for the session, sampled at every frame."""
         self.final_stats: dict[str, int] = {}
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
@@ -91,10 +93,11 @@ class _LegEvents:
 
     def _audio(self, pcm: bytes) -> None:
         if not self.audio_enabled:
-            self.early_frames += 1
+            if pcm != SILENCE:  # early media (ringback, a carrier's announcement): not the customer
+                self.early_frames += 1
             return
         self.inbound.put_nowait(AudioIn(encode(pcm, "mulaw")))
-        self.max_backlog = max(self.max_backlog, self.inbound.qsize())
+        self.backlog[self.inbound.qsize()] += 1
 
     def on_dtmf(self, digit: str, method: str) -> None:
         log.info("voice.sip.dtmf", extra={"leg": self.name, "digit": digit, "method": method})
@@ -423,5 +426,18 @@ class SipTransport(Transport):
             return {}
         leg = self.leg
         media = {**leg.port.stats(), **leg.stream_stats} if leg is not None else dict(events.final_stats)
-        return {**media, "max_inbound_backlog_frames": events.max_backlog,
-                "early_media_frames": events.early_frames}
+        return {**media, **backlog_summary(events.backlog), "early_media_frames": events.early_frames}
+
+
+def backlog_summary(backlog: collections.Counter[int]) -> dict[str, int]:
+    """The largest and the 95th-percentile number of inbound frames waiting for the session."""
+    total = sum(backlog.values())
+    if not total:
+        return {"max_inbound_backlog_frames": 0, "p95_inbound_backlog_frames": 0}
+    seen, p95 = 0, 0
+    for size in sorted(backlog):
+        seen += backlog[size]
+        if seen >= 0.95 * total:
+            p95 = size
+            break
+    return {"max_inbound_backlog_frames": max(backlog), "p95_inbound_backlog_frames": p95}
