@@ -45,6 +45,8 @@ _STATES = {
 LIVE_OBJECTS: weakref.WeakSet[pj.Call | pj.AudioMediaPort] = weakref.WeakSet()
 """Every leg and port still referenced from Python: disowned before PJSIP shuts down, so a
 reference that outlives the library does not call into it when it is finally dropped."""
+_MEDIA_FLOWING = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
+"""Media states with audio to hear: sendrecv, or the far end sending only (an announcement)."""
 _DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733", pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip-info"}
 
 
@@ -180,7 +182,7 @@ class Leg(pj.Call):
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         info = self.getInfo()
         for media in info.media:
-            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in _MEDIA_FLOWING:
                 self.audio = self.getAudioMedia(media.index)
                 self._route()
                 return
