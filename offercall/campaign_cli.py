@@ -206,6 +206,9 @@ async def run_campaign(
 
                 async def place(job: campaigns.DialJob):
                     number = await asyncio.to_thread(customer_phone, engine, job.customer_id)
+                    # What the bot will say to this customer is synthesised before the dial: on
+                    # a real line the customer's first words must not wait for the voice.
+                    await runtime.warm_for_customer(engine, job.customer_id, MULAW_8K, job.variant)
                     return await call(calls.transport(number, job.call_id), job, None)
 
                 lines_in_use: Callable[[], int] | None = sip_stack.calls_in_flight

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from bot.client import BotTurn, Directive, RasaUnavailable
 from voice.amd import AmdConfig, AmdDetector, AmdVerdict
-from voice.asr import CallRecognizer, FinalTranscript
+from voice.asr import CallRecognizer, FinalTranscript, call_executor
 from voice.audio import FRAME_MS, AudioFormat, StreamConverter, decode, frames, rms_dbfs
 from voice.errors import VoiceError
 from voice.events import (
@@ -190,11 +190,15 @@ class CallSession:
     async def run(self) -> CallResult:
         """Connects, converses until someone hangs up, saves the recording, reports."""
         started = time.monotonic()
+        # The recogniser is built on the recognition threads while the line rings (never on the
+        # event loop, never behind speech synthesis in the default executor).
+        recognizer = asyncio.get_running_loop().run_in_executor(
+            call_executor(), CallRecognizer, self._asr_model, _pcm_of(self._fmt))
         answer = await self.transport.connect()
         if not answer.answered:
             self._note("event", answer.status, kind="hangup")
             return self._finish(answer.status, "network", started)
-        listen = asyncio.create_task(self._listen(), name=f"{self.call_id}:listen")
+        listen = asyncio.create_task(self._listen(recognizer), name=f"{self.call_id}:listen")
         speak = asyncio.create_task(self._speak(), name=f"{self.call_id}:speak")
         converse = asyncio.create_task(self._converse(), name=f"{self.call_id}:converse")
         outcome, ended_by, error = "ended", "bot", None
@@ -257,10 +261,10 @@ class CallSession:
         return entry
 
     # --------------------------------------------------------------- listen
-    async def _listen(self) -> None:
+    async def _listen(self, recognizer_ready: asyncio.Future[CallRecognizer]) -> None:
         turn = self.config.turn
         decoder = StreamConverter(self._fmt, _pcm_of(self._fmt))
-        recognizer = CallRecognizer(self._asr_model, _pcm_of(self._fmt))
+        recognizer = await recognizer_ready
         detector = SpeechDetector(turn)
         preroll: collections.deque[bytes] = collections.deque(
             maxlen=max(1, turn.preroll_ms // FRAME_MS)
@@ -329,6 +333,8 @@ class CallSession:
             log.warning("voice.call.bad_media", extra={"call_id": self.call_id, "error": str(exc)})
             await self._user_events.put(_UserEvent("hangup", reason=f"bad media: {exc}"))
             return
+        finally:
+            await asyncio.shield(recognizer.close())
         await self._user_events.put(_UserEvent("hangup", reason="closed"))
 
     # ---------------------------------------------------------------- speak

@@ -247,6 +247,7 @@ class SipTransport(Transport):
                 if isinstance(event, RemoteHangup):
                     return
         finally:
+            events.audio_enabled = False  # nobody listens any more: stop queueing audio
             watcher.cancel()
 
     async def _watch_hangup(self, events: _LegEvents) -> None:
@@ -273,6 +274,8 @@ class SipTransport(Transport):
         """Lets the queued audio play out, then sends BYE."""
         if self._hung_up:
             return
+        if self.events_from is not None:
+            self.events_from.audio_enabled = False  # the bot has had its last word
         await self._drain(self._leg, timeout_s=10)
         self._hung_up = True
         await self._end_leg(self.leg, 200)
