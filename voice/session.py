@@ -196,6 +196,8 @@ class CallSession:
             call_executor(), CallRecognizer, self._asr_model, _pcm_of(self._fmt))
         answer = await self.transport.connect()
         if not answer.answered:
+            with contextlib.suppress(Exception):  # back to the pool, for the next call
+                await (await recognizer).close()
             self._note("event", answer.status, kind="hangup")
             return self._finish(answer.status, "network", started)
         listen = asyncio.create_task(self._listen(recognizer), name=f"{self.call_id}:listen")
