@@ -31,19 +31,20 @@ class HandoffLine:
 
     async def events(self, handoff_id: int) -> AsyncIterator[LineEvent]:
         """What the agent side does, in order, until the call should end."""
-        ticket = await self._ticket(handoff_id)
-        if ticket is None:
-            yield AgentDone(f"no ticket {handoff_id}")
-            return
-        conversation_id = ticket.conversation_id
 
         def wants(item: Item) -> bool:
             if isinstance(item, tickets.TicketEvent):
                 return item.handoff_id == handoff_id
-            return item.conversation_id == conversation_id and item.sender == "agent"
+            return item.handoff_id == handoff_id and item.sender == "agent"
 
+        # Listen before reading the ticket: a claim that lands in between is then either in
+        # the state read or in the subscription, never lost.
         subscription = self.service.feed.subscribe(wants)
         try:
+            ticket = await self._ticket(handoff_id)
+            if ticket is None:
+                yield AgentDone(f"no ticket {handoff_id}")
+                return
             joined = False
             spoken: set[int] = set()
             current: tickets.Ticket | None = ticket
