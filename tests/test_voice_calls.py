@@ -236,10 +236,16 @@ async def agent_at_console(service, customer_id, reply, then_close_on):
     from handoff import agents as accounts
     from handoff import messages
 
+    def open_for_customer(session):
+        return [t for t in tickets.open_tickets(session) if t.customer_id == customer_id and t.channel == "voice"]
+
     def waiting(session, now):
-        found = [t for t in tickets.open_tickets(session) if t.customer_id == customer_id and t.channel == "voice"]
+        found = [t for t in open_for_customer(session) if t.id not in earlier]
         return found[-1] if found else None
 
+    # Earlier calls in the session (a SIP transfer, say) may have left this customer's
+    # tickets open: only the one this call raises is the agent's.
+    earlier = {t.id for t in await service.run(lambda session, now: open_for_customer(session))}
     ticket = None
     while ticket is None:
         await asyncio.sleep(0.2)
