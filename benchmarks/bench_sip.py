@@ -205,7 +205,7 @@ async def main_async(args: argparse.Namespace) -> int:
             all_calls = [r for row in levels for r in row["results"]]
             pdd = [r["pdd_ms"] for r in all_calls if r["pdd_ms"] is not None]
             answer = [r["answer_ms"] for r in all_calls if r["answer_ms"] is not None]
-            print("\n== 2. post-dial delay (loopback, sipp answers at once) ==")
+            print("\n== 2. post-dial delay (loopback, sipp rings at once and answers after 4 s) ==")
             print(f"  INVITE -> 180 median {median(pdd):.1f} ms (max {max(pdd, default=0):.1f});"
                   f" INVITE -> 200 median {median(answer):.1f} ms over {len(pdd)} calls")
 
