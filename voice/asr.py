@@ -136,8 +136,12 @@ class RecognizerPool:
         return recognizer
 
     def release(self, recognizer: Any) -> None:
-        """Takes a recogniser back after its call, reset for the next one."""
-        recognizer.Reset()
+        """Takes a recogniser back after its call, cleared for the next one. ``FinalResult``,
+        not ``Reset``: after ``Reset`` Vosk keeps the feature pipeline, so audio of a call cut
+        off mid-word (and its speaker adaptation) would open the next caller's first
+        utterance; after ``FinalResult`` the next audio starts a new pipeline and decoder,
+        while the recogniser keeps its expanded decoding graph (what makes it fast)."""
+        recognizer.FinalResult()
         with self._lock:
             self._free.append(recognizer)
 
