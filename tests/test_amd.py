@@ -4,10 +4,8 @@ the simulated customer's voicemail."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +24,7 @@ from voice.amd import (
     machine_cue,
     tone_hz,
 )
-from voice.asr import CallRecognizer, load_model
+from voice.asr import CallRecognizer
 from voice.audio import FRAME_MS, MULAW_8K, PCM_8K, decode, encode, float_to_pcm, frames, rms_dbfs
 from voice.events import AudioIn, InboundEvent, RemoteHangup
 from voice.transports.simulated import (
@@ -41,10 +39,9 @@ from voice.transports.simulated import (
     voicemail_greeting,
     voicemail_greeting_text,
 )
-from voice.tts import Speaker, ZhttsEngine
+from voice.tts import Speaker
 from voice.turns import TurnConfig
 
-DEFAULT_VOSK_MODEL = PROJECT_ROOT.parent / "shared/models/vosk-model-small-cn-0.22"
 SPEECH_DB = TurnConfig().speech_threshold_db
 
 
@@ -263,19 +260,6 @@ def test_the_beep_detector_reports_a_held_tone_once():
 
 
 # --- real audio --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def speaker() -> Speaker:
-    engine = ZhttsEngine()
-    engine.load()
-    return Speaker(engine)
-
-
-@pytest.fixture(scope="module")
-def asr_model() -> object:
-    path = Path(os.environ.get("VOSK_MODEL_PATH", DEFAULT_VOSK_MODEL))
-    return load_model(path)  # fails with AsrModelError naming VOSK_MODEL_PATH when missing
 
 
 class Listener:

@@ -2,30 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
-from tests.test_amd import DEFAULT_VOSK_MODEL
-from voice.asr import CallRecognizer, load_model, recognizer_pool
+from voice.asr import CallRecognizer, recognizer_pool
 from voice.audio import MULAW_8K, frames
-from voice.tts import Speaker, ZhttsEngine
 
 EARLIER_CALLER = "我想了解一下你们的贷款利率和还款方式"
 EARLIER_WORDS = ("了解", "贷款", "利率", "还款", "方式")
-
-
-@pytest.fixture(scope="module")
-def model():
-    return load_model(Path(os.environ.get("VOSK_MODEL_PATH", DEFAULT_VOSK_MODEL)))
-
-
-@pytest.fixture(scope="module")
-def speaker() -> Speaker:
-    engine = ZhttsEngine()
-    engine.load()
-    return Speaker(engine)
 
 
 async def hear(model, audio: bytes, *, finish: bool = True) -> tuple[CallRecognizer, str]:
@@ -36,16 +17,16 @@ async def hear(model, audio: bytes, *, finish: bool = True) -> tuple[CallRecogni
     return recognizer, text
 
 
-async def test_a_call_cut_off_mid_sentence_leaves_nothing_in_the_next_callers_ears(model, speaker):
+async def test_a_call_cut_off_mid_sentence_leaves_nothing_in_the_next_callers_ears(asr_model, speaker):
     earlier = await speaker.speak(EARLIER_CALLER, MULAW_8K)
     yes = await speaker.speak("是的，我是", MULAW_8K)
-    pool = recognizer_pool(model)
+    pool = recognizer_pool(asr_model)
 
-    cut_off, _ = await hear(model, earlier[: len(earlier) * 2 // 3], finish=False)
+    cut_off, _ = await hear(asr_model, earlier[: len(earlier) * 2 // 3], finish=False)
     used = cut_off._recognizer
     await cut_off.close()  # the customer hung up while speaking
 
-    reused, heard = await hear(model, yes)
+    reused, heard = await hear(asr_model, yes)
     assert reused._recognizer is used  # the pool really handed the same recogniser on
     await reused.close()
     assert heard.startswith("是"), heard
