@@ -3,7 +3,8 @@ turn latency over SIP compared with the simulated transport.
 
 1. **Concurrency.** For each level N, the bot places N calls at once through PJSIP to a sipp
    trunk that answers and plays a customer saying "喂，你好，是我" every few seconds (μ-law RTP).
-   The trunk rings for 4 s before it answers. Every call is a whole conversation: Vosk on the inbound audio, Rasa, the phrase cache and TTS.
+   The trunk rings for 4 s before it answers. Every call is a whole conversation: Vosk on the
+   inbound audio, Rasa, the phrase cache and TTS.
    A call *stays real-time* when its outgoing audio had no late frames beyond 1 % of the
    frames (glitches: the bot's audio missing the 20 ms media clock) and 95 % of its inbound
    frames waited at most 200 ms (10 frames) for the session. The machine's CPU use is printed.

@@ -9,15 +9,14 @@ result here.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import logging
 import os
 import threading
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 from voice.audio import PCM_16K, AudioFormat, StreamConverter, resample
@@ -27,6 +26,7 @@ from voice.repair import normalise
 log = logging.getLogger(__name__)
 
 ASR_FORMAT = PCM_16K
+"""The recogniser's input: 16-bit PCM at 16 kHz, the Mandarin model's training rate."""
 T = TypeVar("T")
 BATCH_BYTES = ASR_FORMAT.sample_rate * 2 // 10
 """100 ms of recogniser audio: what a live call hands Vosk at a time."""
@@ -44,7 +44,7 @@ def call_executor() -> ThreadPoolExecutor:
             _CALL_EXECUTOR = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2),
                                                 thread_name_prefix="asr")
         return _CALL_EXECUTOR
-"""The recogniser's input: 16-bit PCM at 16 kHz, the Mandarin model's training rate."""
+
 
 _models: dict[Path, object] = {}
 _models_lock = threading.Lock()
@@ -168,7 +168,7 @@ class CallRecognizer:
     ) -> None:
         self._pool = recognizer_pool(model)
         self._recognizer = self._pool.acquire()
-        self._last_job: concurrent.futures.Future[Any] | None = None
+        self._last_job: Future[Any] | None = None
         self._converter = StreamConverter(source, ASR_FORMAT)
         self._executor = executor or call_executor()
         self._segments: list[dict] = []
