@@ -121,3 +121,25 @@ def asr_model() -> object:
 
     path = os.environ.get("VOSK_MODEL_PATH", DEFAULT_VOSK_MODEL)
     return load_model(path)  # fails with AsrModelError naming VOSK_MODEL_PATH when missing
+
+
+def _installed(found: str | None, program: str, package: str) -> str:
+    if found is None:
+        pytest.fail(f"{program} is not installed: run scripts/setup.sh (apt-get install {package})")
+    return found
+
+
+@pytest.fixture(scope="session")
+def baresip() -> str:
+    """The baresip executable (the SIP tests' phones); a clear failure, never a skip."""
+    from tests.sip_peers.baresip import baresip_binary
+
+    return _installed(baresip_binary(), "baresip", "baresip")
+
+
+@pytest.fixture(scope="session")
+def sipp() -> str:
+    """The sipp executable (the SIP tests' trunks); a clear failure, never a skip."""
+    from tests.sip_peers.sipp import sipp_binary
+
+    return _installed(sipp_binary(), "sipp", "sip-tester")

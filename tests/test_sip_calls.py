@@ -20,17 +20,17 @@ from handoff import tickets
 from offercall.db import session_scope
 from offercall.sip_calls import SipCalls
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
-from tests.sip_peers.baresip import BaresipPhone, baresip_binary
+from tests.sip_peers.baresip import BaresipPhone
 from tests.sip_peers.customer import customer_says, speech_wav
 from voice.asr import transcribe
 from voice.audio import read_wav
 from voice.session import SessionConfig
-from voice.transports.sip import SipTransport, TrunkConfig
+from voice.transports.sip import TrunkConfig
 from voice.turns import TurnConfig
 
 pytestmark = [
     pytest.mark.model,
-    pytest.mark.skipif(baresip_binary() is None, reason="baresip is not installed"),
+    pytest.mark.usefixtures("baresip"),
 ]
 
 TURNS = TurnConfig(silence_timeout_ms=6000, max_call_ms=180_000)

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.sip_peers.baresip import SAMPLE_RATE, BaresipPhone, baresip_binary, write_wav_mono
+from tests.sip_peers.baresip import SAMPLE_RATE, BaresipPhone, write_wav_mono
 
-if baresip_binary() is None:
-    pytest.skip("baresip is not installed", allow_module_level=True)
+pytestmark = pytest.mark.usefixtures("baresip")
 
 TONE_HZ = 440.0
 TONE_S = 1.0

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.sip_peers.baresip import BaresipPhone, baresip_binary, read_wav_mono, write_wav_mono
+from tests.sip_peers.baresip import BaresipPhone, read_wav_mono, write_wav_mono
 from voice.audio import decode, encode
 from voice.events import AudioIn, DtmfIn, RemoteHangup
 from voice.transports.sip import SipTransport, TrunkConfig
 
-pytestmark = pytest.mark.skipif(baresip_binary() is None, reason="baresip is not installed")
+pytestmark = pytest.mark.usefixtures("baresip")
 
 TRUNK = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", ring_timeout_s=3)
 

@@ -14,10 +14,10 @@ from offercall.schema import CallAttempt
 from offercall.db import session_scope
 from outbound.campaigns import CampaignConfig
 from outbound.whitelist import import_whitelist_file
-from tests.sip_peers.sipp import SippPeer, sipp_binary
+from tests.sip_peers.sipp import SippPeer
 from voice.transports.sip import SipTransport, TrunkConfig
 
-pytestmark = pytest.mark.skipif(sipp_binary() is None, reason="sipp is not installed")
+pytestmark = pytest.mark.usefixtures("sipp")
 
 
 def trunk_to(peer: SippPeer, **options) -> TrunkConfig:

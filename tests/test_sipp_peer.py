@@ -23,7 +23,6 @@ from tests.sip_peers.sipp import (
     g711_decode,
     g711_encode,
     read_audio,
-    sipp_binary,
     sipp_version,
     speech_like_signal,
     write_g711_raw,
@@ -31,7 +30,7 @@ from tests.sip_peers.sipp import (
     write_pcm_wav,
 )
 
-pytestmark = pytest.mark.skipif(sipp_binary() is None, reason="sipp (sip-tester) not installed")
+pytestmark = pytest.mark.usefixtures("sipp")
 
 
 class RtpSink:
