@@ -2,9 +2,10 @@
 
 A ticket's life (``TRANSITIONS``)::
 
-    queued    -> offered, rerouted, claimed, abandoned
-    offered   -> rerouted, claimed, abandoned, queued (no eligible agent is online any more)
-    rerouted  -> offered, rerouted, claimed, abandoned
+    queued    -> offered, rerouted, claimed, abandoned, connected (put through over SIP)
+    offered   -> rerouted, claimed, abandoned, queued (no eligible agent is online any more),
+                 connected
+    rerouted  -> offered, rerouted, claimed, abandoned, connected
     claimed   -> connected, closed, abandoned
     connected -> closed
     closed, abandoned: final
@@ -30,10 +31,11 @@ CLAIMABLE = frozenset({"queued", "offered", "rerouted"})
 OPEN = CLAIMABLE | {"claimed", "connected"}
 
 TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType({
-    "queued": frozenset({"offered", "rerouted", "claimed", "abandoned"}),
+    # connected straight from waiting: the phone call was put through to the agents over SIP
+    "queued": frozenset({"offered", "rerouted", "claimed", "abandoned", "connected"}),
     # back to queued when no eligible agent is online any more
-    "offered": frozenset({"rerouted", "claimed", "abandoned", "queued"}),
-    "rerouted": frozenset({"offered", "rerouted", "claimed", "abandoned"}),
+    "offered": frozenset({"rerouted", "claimed", "abandoned", "queued", "connected"}),
+    "rerouted": frozenset({"offered", "rerouted", "claimed", "abandoned", "connected"}),
     "claimed": frozenset({"connected", "closed", "abandoned"}),
     "connected": frozenset({"closed"}),
     "closed": frozenset(),

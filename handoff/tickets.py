@@ -242,20 +242,24 @@ def last_event_id(session: Session) -> int:
 def enqueue(
     session: Session, *, conversation_id: str, customer_id: str | None, offer_id: int | None,
     channel: str, reason: str, transcript: list[dict[str, Any]], intents: list[str], now: datetime,
+    callback: tuple[datetime, datetime] | None = None,
 ) -> int:
     """Put a customer in the queue, routed first to the branch nearest their region; returns
-    the ticket id."""
+    the ticket id. With ``callback`` (the time promised to the customer, the claim deadline)
+    the ticket is a callback task instead of a customer waiting now."""
     if channel not in routing.CHANNELS:
         raise ValueError(f"channel must be one of {', '.join(routing.CHANNELS)}, got {channel!r}")
     customer = session.get(Customer, customer_id) if customer_id else None
     offer = session.get(Offer, offer_id) if offer_id else None
     region = customer.region if customer else None
+    due_at, deadline = callback if callback is not None else (None, None)
     row = Handoff(
         conversation_id=conversation_id, customer_id=customer_id, offer_id=offer_id,
         channel=channel, reason=reason, transcript=transcript, intents=intents, status="queued",
-        created_at=now, kind="live", tier="branch", region=region,
-        branch_id=_nearest_branch(session, region), product=offer.product if offer else None,
-        language="mandarin", waiting_since=now, updated_at=now,
+        created_at=now, kind="live" if callback is None else "callback", tier="branch",
+        region=region, branch_id=_nearest_branch(session, region),
+        product=offer.product if offer else None, language="mandarin", waiting_since=now,
+        updated_at=now, callback_due_at=due_at, claim_deadline=deadline,
     )
     session.add(row)
     session.flush()
@@ -272,22 +276,55 @@ def _log(session: Session, row: Handoff, from_status: str | None, actor: str, re
 
 
 TRANSFER_MODES = {"refer": "blind transfer (SIP REFER)", "bridge": "bridged transfer"}
+TRANSFER_STATUSES = ("accepted", "bridged", "failed")
+"""``accepted``: the customer's side followed the REFER; ``bridged``: the bot joined customer and
+agent; ``failed``: the agent could not be reached."""
 
 
 def record_transfer(
-    session: Session, ticket_id: int, mode: str, target: str, status: str, detail: str, at: datetime
+    session: Session, ticket_id: int, *, mode: str, target: str, status: str, detail: str,
+    at: datetime, callback_promised: bool, policy: sla.SlaPolicy,
 ) -> bool:
-    """Notes how the phone call was put through to the agent (and logs it on the ticket).
-    False if there is no such ticket."""
+    """Writes how the phone call was put through to the agent onto the ticket, and moves the
+    ticket on accordingly. False if there is no such ticket.
+
+    - A completed transfer (``accepted`` or ``bridged``) connects the ticket: the agent is the
+      transfer target, so nobody can claim it on the console any more and the SLA sweeper
+      leaves it alone.
+    - A failed one follows what the customer was told: a promised callback makes the ticket a
+      callback task (as when the SLA runs out); a customer who was told nothing (they hung up
+      first) abandoned it.
+    """
     if mode not in TRANSFER_MODES:
         raise ValueError(f"transfer mode must be one of {', '.join(TRANSFER_MODES)}, got {mode!r}")
-    row = session.get(Handoff, ticket_id)
+    if status not in TRANSFER_STATUSES:
+        raise ValueError(f"transfer status must be one of {', '.join(TRANSFER_STATUSES)}, got {status!r}")
+    row = _locked(session, ticket_id)
     if row is None:
         return False
     row.transfer_mode, row.transfer_target, row.transfer_status = mode, target[:200], status
     row.transferred_at, row.updated_at = at, at
+    session.flush()
     reason = f"{TRANSFER_MODES[mode]} to {target}: {status}" + (f" ({detail[:200]})" if detail else "")
-    _log(session, row, row.status, "sip", reason, at)
+    current = row.status
+    if status != "failed" and current in routing.OPEN - {"connected"}:
+        changed = _change(session, ticket_id, (current,), "connected", "sip", reason, at,
+                          connected_at=at, kind="live")
+    elif status == "failed" and callback_promised and current in routing.CLAIMABLE:
+        changed = _change(
+            session, ticket_id, (current,), "rerouted", "sip",
+            f"{reason}; the customer was promised a callback", at, kind="callback", tier="branch",
+            waiting_since=at, claim_deadline=sla.callback_deadline(at, policy),
+            callback_due_at=at + timedelta(minutes=policy.callback_promise_min),
+        )
+    elif status == "failed" and not callback_promised and row.kind == "live" \
+            and current in routing.CLAIMABLE | {"claimed"}:
+        changed = _change(session, ticket_id, (current,), "abandoned", "sip",
+                          f"{reason}; the customer was gone", at)
+    else:
+        changed = None
+    if changed is None:  # nothing to move (e.g. already closed): the history still says it
+        _log(session, row, row.status, "sip", reason, at)
     return True
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from handoff import tickets
 from offercall.db import session_scope
 from offercall.voice_calls import VoiceRuntime
+from offercall.web.app import sla_policy
 from voice.audio import MULAW_8K
 from voice.transports.sip import SipStack, SipTransport, TransferRecord, TrunkConfig
 from zhnorm import say_amount
@@ -84,9 +85,14 @@ class SipCalls:
         handoff_id = record.handoff_id
         at: datetime = record.ended_at or record.started_at
 
+        policy = sla_policy(self.runtime.settings)
+
         def write() -> None:
             with session_scope(self.engine) as session:
-                tickets.record_transfer(session, handoff_id, record.mode, record.target,
-                                        record.status, record.detail, at)
+                tickets.record_transfer(
+                    session, handoff_id, mode=record.mode, target=record.target,
+                    status=record.status, detail=record.detail, at=at,
+                    callback_promised=record.callback_promised, policy=policy,
+                )
 
         await asyncio.to_thread(write)

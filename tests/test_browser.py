@@ -321,3 +321,30 @@ async def test_a_forged_link_shows_a_clear_error(browser, base_url):
     await expect(page.get_by_test_id("chat-text")).to_be_disabled()
     await shoot(page, "widget-invalid-link")
     await context.close()
+
+
+async def test_the_console_shows_a_phone_transfer_and_offers_no_claim(bot_stack, base_url, browser):
+    from handoff.sla import SlaPolicy
+    from offercall import store
+
+    now = utcnow()
+    with session_scope(bot_stack.engine) as session:
+        offer = store.get_customer_offer(session, "C0001")
+        ticket_id = tickets.enqueue(
+            session, conversation_id=f"call-browser-{now.timestamp()}", customer_id="C0001",
+            offer_id=offer.offer_id, channel="voice", reason="accepted_offer", transcript=[],
+            intents=["request_handoff"], now=now)
+        tickets.record_transfer(session, ticket_id, mode="refer", target="sip:agents@pbx.bank.local",
+                                status="accepted", detail="200 OK", at=now, callback_promised=False,
+                                policy=SlaPolicy())
+    context, page = await open_page(browser, DESKTOP)
+    try:
+        await log_in(page, base_url, "pw_boss")
+        await page.locator(f'[data-ticket-id="{ticket_id}"]').first.click()
+        await expect(page.get_by_test_id("detail-transfer")).to_contain_text("sip:agents@pbx.bank.local")
+        await expect(page.get_by_test_id("detail-transfer")).to_contain_text("已接通")
+        await expect(page.get_by_test_id("detail-status")).to_contain_text("服务中")
+        await expect(page.get_by_test_id("claim")).to_be_hidden()
+        await shoot(page, "console-phone-transfer")
+    finally:
+        await context.close()

@@ -68,13 +68,13 @@ def cb(ticket_id: int, waited: float, due_in: float | None, **overrides) -> Tick
 # Rows: from; columns: to. "x" allowed, "." refused. Written out by hand, not from TRANSITIONS.
 TRANSITION_TABLE = """
             queued  offered  claimed  connected  closed  abandoned  rerouted
-queued        .        x        x         .        .         x          x
-offered       x        .        x         .        .         x          x
+queued        .        x        x         x        .         x          x
+offered       x        .        x         x        .         x          x
 claimed       .        .        .         x        x         x          .
 connected     .        .        .         .        x         .          .
 closed        .        .        .         .        .         .          .
 abandoned     .        .        .         .        .         .          .
-rerouted      .        x        x         .        .         x          x
+rerouted      .        x        x         x        .         x          x
 """
 
 

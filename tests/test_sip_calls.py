@@ -100,6 +100,7 @@ async def test_the_bot_calls_a_phone_discloses_itself_and_refers_the_interested_
     assert (ticket.transfer_mode, ticket.transfer_target, ticket.transfer_status) == (
         "refer", agent.uri, "accepted")
     assert ticket.transferred_at is not None
+    assert ticket.status == "connected", "the agent's phone has the customer: nobody claims it again"
     stats = transport.stats()
     assert stats["glitches"] <= 2, stats  # the bot's audio reached the line on time
 
@@ -124,8 +125,28 @@ async def test_a_bridged_transfer_briefs_the_agent_then_joins_customer_and_agent
     assert "转接客户" in agent_heard, agent_heard  # the briefing
     assert "贷款" in agent_heard, agent_heard  # then the customer, through the bridge
     ticket = ticket_of(bot_stack, result.handoff_id)
-    assert (ticket.transfer_mode, ticket.transfer_status) == ("bridge", "bridged")
+    assert (ticket.transfer_mode, ticket.transfer_status, ticket.status) == ("bridge", "bridged", "connected")
     assert "转接客户" in (tickets_events_reason(bot_stack, result.handoff_id))
+
+
+async def test_an_agent_who_cannot_be_reached_leaves_a_callback_task_the_customer_was_promised(
+        bot_stack, voice_runtime, sip_stack, tmp_path):
+    from tests.stack import free_port
+
+    wavs = [await speech_wav(voice_runtime.speaker, text, tmp_path / f"line{i}.wav")
+            for i, text in enumerate(["对，是我", "可以，帮我转客户经理"])]
+    nobody = f"sip:agent@127.0.0.1:{free_port()}"  # no phone listens there
+    with BaresipPhone(tmp_path, "customer") as customer:
+        trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=nobody, transfer_mode="bridge")
+        result, _ = await place_call(bot_stack, voice_runtime, sip_stack, trunk, customer, "C0001", wavs)
+        customer.wait_event("CALL_CLOSED", timeout_s=20)
+        customer_heard = heard(voice_runtime, customer.received_audio()[0])
+
+    assert result.outcome == "transferred", transcript(result)
+    assert "回电" in customer_heard or "专人" in customer_heard, customer_heard
+    ticket = ticket_of(bot_stack, result.handoff_id)
+    assert (ticket.transfer_status, ticket.status, ticket.kind) == ("failed", "rerouted", "callback")
+    assert "promised a callback" in tickets_events_reason(bot_stack, result.handoff_id)
 
 
 def tickets_events_reason(bot_stack, handoff_id: int) -> str:

@@ -3,8 +3,6 @@ the glitch counter, the agent's briefing, and the transfer written onto the tick
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from handoff import tickets
@@ -115,26 +113,3 @@ def test_the_agent_hears_who_is_coming_which_offer_and_why(staffed) -> None:
     assert f"{ticket.product}" in sentence and "万元" in sentence
     assert "有意向办理" in sentence and f"工单号{ticket_id}" in sentence
     assert "有一位客户" in briefing_sentence(None, "customer_requested")
-
-
-def test_a_transfer_is_written_on_the_ticket_with_its_time(engine) -> None:
-    now = utcnow()
-    with session_scope(engine) as session:
-        ticket_id = tickets.enqueue(session, conversation_id="call-2", customer_id=None, offer_id=None,
-                                    channel="voice", reason="customer_requested", transcript=[],
-                                    intents=[], now=now)
-        assert tickets.record_transfer(session, ticket_id, "refer", "sip:agents@pbx", "accepted",
-                                       "200 OK", now + timedelta(seconds=3))
-        assert not tickets.record_transfer(session, 99999, "refer", "sip:x@y", "failed", "", now)
-        with pytest.raises(ValueError):
-            tickets.record_transfer(session, ticket_id, "carrier-pigeon", "x", "failed", "", now)
-    with session_scope(engine) as session:
-        ticket = tickets.get_ticket(session, ticket_id)
-        events = tickets.events_of(session, ticket_id)
-    assert ticket is not None
-    assert (ticket.transfer_mode, ticket.transfer_target, ticket.transfer_status) == (
-        "refer", "sip:agents@pbx", "accepted")
-    assert ticket.transferred_at == now + timedelta(seconds=3)
-    assert ticket.status == "queued", "the agent still claims the ticket to see the context"
-    assert "blind transfer (SIP REFER) to sip:agents@pbx: accepted" in events[-1].reason
-    assert events[-1].actor == "sip"

@@ -246,3 +246,90 @@ def test_wrong_passwords_and_revoked_sessions_are_refused(staffed):
         assert agents.account_for_token(session, token, QUEUE_NOW) is None
         stored = session.execute(__import__("sqlalchemy").text("SELECT password_hash FROM oc_agents")).scalars().all()
     assert all(h.startswith("scrypt$") and "correct-horse" not in h for h in stored)
+
+
+# --- phone transfers over SIP ----------------------------------------------------------------
+
+def transfer(engine, ticket_id, status, *, mode="refer", promised=False, at=None, detail="200 OK"):
+    with session_scope(engine) as session:
+        return tickets.record_transfer(
+            session, ticket_id, mode=mode, target="sip:agents@pbx", status=status, detail=detail,
+            at=at or QUEUE_NOW + timedelta(seconds=5), callback_promised=promised, policy=SlaPolicy(),
+        )
+
+
+@pytest.mark.parametrize(("mode", "status"), [("refer", "accepted"), ("bridge", "bridged")])
+def test_a_completed_phone_transfer_connects_the_ticket_and_nobody_can_claim_it(staffed, mode, status):
+    ticket_id = enqueue(staffed, "C0001")
+    assert transfer(staffed, ticket_id, status, mode=mode)
+    connected = ticket(staffed, ticket_id)
+    assert connected.status == "connected" and connected.connected_at == QUEUE_NOW + timedelta(seconds=5)
+    assert (connected.transfer_mode, connected.transfer_target, connected.transfer_status) == (
+        mode, "sip:agents@pbx", status)
+    assert history(staffed, ticket_id)[-1] == ("queued", "connected", "branch", "sip")
+    with session_scope(staffed) as session, pytest.raises(tickets.TicketError) as refused:
+        tickets.claim(session, ticket_id, account(staffed, "jt"), QUEUE_NOW)
+    assert refused.value.status == 409
+
+
+def test_the_sla_sweeper_never_turns_a_transferred_call_into_a_phantom_callback(staffed):
+    ticket_id = enqueue(staffed, "C0001")
+    transfer(staffed, ticket_id, "accepted")
+    for later in (timedelta(seconds=30), timedelta(minutes=2), timedelta(days=3)):
+        with session_scope(staffed) as session:
+            assert tickets.apply_sla(session, QUEUE_NOW + later, SlaPolicy()) == []
+    assert ticket(staffed, ticket_id).kind == "live"
+
+
+def test_a_transfer_that_completes_after_the_sla_made_a_callback_task_connects_the_call(staffed):
+    ticket_id = enqueue(staffed, "C0001")
+    with session_scope(staffed) as session:
+        tickets.apply_sla(session, QUEUE_NOW + timedelta(seconds=61), SlaPolicy())
+    assert ticket(staffed, ticket_id).kind == "callback"
+    transfer(staffed, ticket_id, "bridged", mode="bridge", at=QUEUE_NOW + timedelta(seconds=70))
+    connected = ticket(staffed, ticket_id)
+    assert (connected.status, connected.kind) == ("connected", "live")
+
+
+def test_a_failed_transfer_with_a_promised_callback_becomes_a_callback_task(staffed):
+    ticket_id = enqueue(staffed, "C0001")
+    at = QUEUE_NOW + timedelta(seconds=40)
+    assert transfer(staffed, ticket_id, "failed", promised=True, at=at, detail="486 Busy Here")
+    task = ticket(staffed, ticket_id)
+    assert (task.status, task.kind, task.tier) == ("rerouted", "callback", "branch")
+    assert task.callback_due_at == at + timedelta(minutes=SlaPolicy().callback_promise_min)
+    assert task.claim_deadline == at + timedelta(seconds=SlaPolicy().callback_claim_s)
+    assert task.transfer_status == "failed"
+    with session_scope(staffed) as session:
+        reason = tickets.events_of(session, ticket_id)[-1].reason
+        claimed = tickets.claim(session, ticket_id, account(staffed, "jt"), at)
+    assert "486 Busy Here" in reason and "promised a callback" in reason
+    assert claimed.status == "claimed", "the branch's agents call the customer back"
+
+
+def test_a_failed_transfer_of_a_customer_who_was_gone_abandons_the_ticket(staffed):
+    ticket_id = enqueue(staffed, "C0001")
+    transfer(staffed, ticket_id, "failed", promised=False, detail="the customer hung up before the transfer")
+    assert ticket(staffed, ticket_id).status == "abandoned"
+
+
+def test_a_transfer_onto_a_closed_ticket_is_noted_in_its_history_only(staffed):
+    ticket_id = enqueue(staffed, "C0001")
+    jt = account(staffed, "jt")
+    with session_scope(staffed) as session:
+        tickets.claim(session, ticket_id, jt, QUEUE_NOW)
+        tickets.close(session, ticket_id, jt, "applied", "", QUEUE_NOW)
+    transfer(staffed, ticket_id, "accepted")
+    closed = ticket(staffed, ticket_id)
+    assert closed.status == "closed" and closed.transfer_status == "accepted"
+    assert history(staffed, ticket_id)[-1] == ("closed", "closed", "branch", "sip")
+
+
+def test_transfers_of_unknown_tickets_modes_or_statuses_are_refused(staffed):
+    ticket_id = enqueue(staffed, "C0001")
+    assert not transfer(staffed, 99999, "accepted")
+    with pytest.raises(ValueError, match="transfer mode"):
+        transfer(staffed, ticket_id, "accepted", mode="carrier-pigeon")
+    with pytest.raises(ValueError, match="transfer status"):
+        transfer(staffed, ticket_id, "lost")
+    assert ticket(staffed, ticket_id).status == "queued"

@@ -56,6 +56,8 @@ class TransferRecord:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     ended_at: datetime | None = None
     detail: str = ""
+    callback_promised: bool = False
+    """The transfer failed and the customer was told a manager will call back."""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -352,11 +354,12 @@ class SipTransport(Transport):
                 break
         if 200 <= record.sip_code < 300:
             record.status = "accepted"
-        else:
-            record.status = "failed"
-            record.detail = record.detail or "no answer to the REFER"
-        self._hung_up = True
-        await self._end_leg(self.leg, 200)
+            self._hung_up = True
+            await self._end_leg(self.leg, 200)
+            return
+        record.status = "failed"
+        record.detail = record.detail or "no answer to the REFER"
+        await self._give_up(record)  # the customer is still on our line: tell them
 
     async def _bridge(self, record: TransferRecord, reason: str) -> None:
         """Warm transfer: call the agent, brief them, join the two calls, drop out."""
@@ -369,13 +372,13 @@ class SipTransport(Transport):
             agent = await self.stack.run(lambda: self._dial(record.target, agent_events, headers))
         except TransportError as exc:
             record.status, record.detail = "failed", str(exc)
-            await self._give_up()
+            await self._give_up(record)
             return
         answer = await self._await_answer(agent, agent_events, started, self.trunk.agent_ring_timeout_s)
         record.sip_code = int(answer.detail.get("sip_code", 0))
         if not answer.answered:
             record.status, record.detail = "failed", f"the agent's line: {answer.status}"
-            await self._give_up()
+            await self._give_up(record)
             return
         if self.briefing is not None and self.synthesize is not None:
             sentence = await self.briefing(record.handoff_id, reason)
@@ -402,7 +405,7 @@ class SipTransport(Transport):
             record.status = "failed"
             record.detail = "a side hung up before the agent was connected"
             if self.leg is not None:
-                await self._give_up()
+                await self._give_up(record)
             return
         self._hung_up = True  # the bot is out of the call; the stack keeps the two legs joined
         record.status = "bridged"
@@ -410,12 +413,13 @@ class SipTransport(Transport):
             self.events_from.audio_enabled = False
             self.events_from.inbound.put_nowait(None)
 
-    async def _give_up(self) -> None:
-        """The agent could not be reached: say so, and end the call (the ticket stays queued
-        for a callback)."""
-        if self.synthesize is not None:
+    async def _give_up(self, record: TransferRecord) -> None:
+        """The agent could not be reached: tell the customer a manager will call back (the
+        ticket becomes a callback task), and end the call."""
+        if self.synthesize is not None and self.leg is not None:
             audio = await self.synthesize(TRANSFER_FAILED_TEXT)
             await self.send_audio(audio)
+            record.callback_promised = True
         self._hung_up = True
         await self._drain(self._leg, timeout_s=15)
         await self._end_leg(self.leg, 200)
