@@ -4,12 +4,20 @@ Like Rasa's REST channel, but it passes the request's ``metadata`` (customer id,
 into the conversation and answers a failed turn with an HTTP error instead of an empty
 reply, so callers never mistake a crash for silence. Enabled in credentials.yml as
 ``bot.channel.OffercallInput`` and served at ``/webhooks/offercall/webhook``.
+
+A custom action that fails (the action server is down, crashed or broken) does not stop Rasa:
+it logs the error, drops the action's events and carries on, so the turn would end with no
+reply and nothing written. The channel notices such failures (see :class:`FailedActionNotes`)
+and answers ``502 {"error": "action_failed", "failed_actions":
+[...], "messages": [...]}``, so the caller can tell the customer and keep their request.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -18,6 +26,32 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 log = logging.getLogger(__name__)
+
+ACTION_FAILED = "action_failed"
+_failed_actions: ContextVar[list[str] | None] = ContextVar("offercall_failed_actions", default=None)
+
+
+class FailedActionNotes(logging.Handler):
+    """Notes each action whose run failed during the turn in progress.
+
+    Rasa's processor catches the failure, logs it (``Encountered an exception while running
+    action '<name>'``) and drops the action's events; that log record is the one place the
+    failure shows. Only actions the processor ran count: a custom slot mapping that cannot be
+    checked while the action server is down (``action_extract_slots``) loses nothing.
+    """
+
+    RUNNING = re.compile(r"while running action '([^']+)'")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        failed = _failed_actions.get()
+        if failed is None:
+            return
+        found = self.RUNNING.search(record.getMessage())
+        if found:
+            failed.append(found.group(1))
+
+
+logging.getLogger("rasa.core.processor").addHandler(FailedActionNotes(logging.ERROR))
 
 
 class OffercallInput(InputChannel):
@@ -53,11 +87,22 @@ class OffercallInput(InputChannel):
                 text, collector, sender, input_channel=self.name(),
                 metadata=self.get_metadata(request),
             )
+            failed: list[str] = []
+            token = _failed_actions.set(failed)
             try:
                 await on_new_message(message)
             except Exception:  # the turn failed: say so instead of answering with silence
                 log.exception("bot.channel.turn_failed")
                 return response.json({"error": "the assistant failed on this turn"}, status=500)
+            finally:
+                _failed_actions.reset(token)
+            if failed:
+                log.error("bot.channel.action_failed", extra={"actions": failed})
+                return response.json(
+                    {"error": ACTION_FAILED, "failed_actions": failed,
+                     "messages": collector.messages},
+                    status=502,
+                )
             return response.json(collector.messages)
 
         return webhook

@@ -7,10 +7,15 @@ guessing from the text.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+
+UNREACHABLE = (aiohttp.ClientError, asyncio.TimeoutError)
+"""What a request to a server that is down, hung or too slow raises. On Python 3.10 aiohttp's
+timeouts raise ``asyncio.TimeoutError``, which is not the built-in ``TimeoutError``."""
 
 START_MESSAGE = "/session_start"
 DIRECTIVES = frozenset({"transfer", "hangup", "dtmf_request"})
@@ -18,6 +23,18 @@ DIRECTIVES = frozenset({"transfer", "hangup", "dtmf_request"})
 
 class RasaUnavailable(RuntimeError):
     """The Rasa server could not be reached or failed on a turn."""
+
+
+class ActionFailed(RasaUnavailable):
+    """Rasa ran the turn, but custom actions failed on it (the action server is down or broken):
+    whatever they were to write and say is lost unless the caller keeps it."""
+
+    def __init__(self, message: str, actions: list[str], partial: BotTurn) -> None:
+        super().__init__(message)
+        self.actions = actions
+        """The custom actions that failed, in order."""
+        self.partial = partial
+        """What the bot said on the turn despite the failure (often nothing)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,16 @@ def parse_bot_messages(messages: list[dict[str, Any]]) -> BotTurn:
     return BotTurn(texts=texts, directives=directives, prompts=prompts)
 
 
+def _action_failure(body: Any) -> RasaUnavailable:
+    """The channel's answer to a turn whose custom actions failed (see ``bot.channel``)."""
+    if not isinstance(body, dict) or body.get("error") != "action_failed":
+        return RasaUnavailable(f"Rasa answered HTTP 502: {str(body)[:200]}")
+    actions = [str(name) for name in body.get("failed_actions") or []]
+    messages = body.get("messages")
+    partial = parse_bot_messages(messages if isinstance(messages, list) else [])
+    return ActionFailed(f"custom actions failed: {', '.join(actions)}", actions, partial)
+
+
 class RasaClient:
     """Sends customer turns to the Rasa server's offercall channel."""
 
@@ -103,12 +130,18 @@ class RasaClient:
         payload = {"sender": conversation_id, "message": text, "metadata": metadata or {}}
         try:
             async with self._session.post(self._url, json=payload, timeout=self._timeout) as resp:
+                if resp.status == 502:
+                    try:
+                        body = await resp.json(content_type=None)
+                    except ValueError:  # e.g. a proxy's error page
+                        body = None
+                    raise _action_failure(body)
                 if resp.status != 200:
                     detail = await resp.text()
                     raise RasaUnavailable(f"Rasa answered HTTP {resp.status}: {detail[:200]}")
                 return parse_bot_messages(await resp.json())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RasaUnavailable(f"cannot reach the Rasa server at {self._url}: {exc}") from exc
+        except UNREACHABLE as exc:
+            raise RasaUnavailable(f"no answer from the Rasa server at {self._url}: {exc!r}") from exc
 
     async def parse(self, text: str) -> tuple[str | None, float | None]:
         """The NLU's intent and confidence for ``text``, without changing any conversation."""
@@ -121,8 +154,8 @@ class RasaClient:
                     detail = await resp.text()
                     raise RasaUnavailable(f"Rasa parse answered HTTP {resp.status}: {detail[:200]}")
                 intent = (await resp.json()).get("intent") or {}
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise RasaUnavailable(f"cannot reach the Rasa server at {self._parse_url}: {exc}") from exc
+        except UNREACHABLE as exc:
+            raise RasaUnavailable(f"no answer from the Rasa server at {self._parse_url}: {exc!r}") from exc
         confidence = intent.get("confidence")
         return intent.get("name"), None if confidence is None else float(confidence)
 
@@ -136,5 +169,5 @@ class RasaClient:
                     return False
                 status = await resp.json()
                 return bool(status.get("model_file"))
-        except (aiohttp.ClientError, TimeoutError):
+        except UNREACHABLE:
             return False

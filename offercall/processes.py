@@ -1,12 +1,18 @@
-"""Starting and stopping offercall's server processes (Rasa, the action server, the web
-server), each only if it is not already answering on its port."""
+"""Starting, supervising and stopping offercall's server processes (Rasa, the action server,
+the web server), each only if it is not already answering on its port.
+
+A supervised process that exits on its own (a crash, an OOM kill, ``kill -9``) is started
+again after a back-off that doubles with every crash in a row (1 s, 2 s, 4 s … 30 s) and
+starts over once the process has stayed up for a minute."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +22,7 @@ from pathlib import Path
 from offercall.rasa_config import write_endpoints
 from offercall.settings import PROJECT_ROOT, Settings
 
+log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 
@@ -88,29 +95,94 @@ def services(settings: Settings) -> list[Service]:
     ]
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How long to wait before starting a crashed process again (pure)."""
+
+    first_delay_s: float = 1.0
+    factor: float = 2.0
+    max_delay_s: float = 30.0
+    stable_after_s: float = 60.0
+    """A process that ran this long before it crashed counts as a first crash again."""
+
+    def crashes_in_a_row(self, before: int, ran_for_s: float) -> int:
+        """The crash count after one more crash of a process that had run ``ran_for_s``."""
+        return 1 if ran_for_s >= self.stable_after_s else before + 1
+
+    def delay_s(self, crashes_in_a_row: int) -> float:
+        """The wait before restarting after the ``crashes_in_a_row``-th crash in a row."""
+        if crashes_in_a_row < 1:
+            raise ValueError(f"crashes_in_a_row counts this crash too, got {crashes_in_a_row}")
+        return min(self.max_delay_s, self.first_delay_s * self.factor ** (crashes_in_a_row - 1))
+
+
+@dataclass
+class _Watched:
+    service: Service
+    process: subprocess.Popen[bytes]
+    started_at: float
+    crashes: int = 0
+    restarts: int = 0
+    restart_at: float | None = None
+
+
 @dataclass
 class Supervisor:
-    """Starts the services that are not already running, and stops only those it started."""
+    """Starts the services that are not already running, restarts them when they crash (see
+    the module docstring), and stops only those it started."""
 
     settings: Settings
-    started: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    echo: bool = True
+    _watched: dict[str, _Watched] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
 
     @property
     def log_dir(self) -> Path:
         return self.settings.var_dir / "logs"
 
+    @property
+    def started(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The processes this supervisor runs now, by service name."""
+        with self._lock:
+            return {name: watched.process for name, watched in self._watched.items()}
+
+    def restarts(self, name: str) -> int:
+        """How many times ``name`` was started again after a crash."""
+        with self._lock:
+            watched = self._watched.get(name)
+            return watched.restarts if watched else 0
+
     def ensure(self, names: list[str] | None = None, *, echo: bool = True) -> None:
-        """Make sure the named services (all by default) answer; start the missing ones."""
+        """Make sure the named services (all by default) answer; start the missing ones and
+        keep them running until :meth:`stop`."""
+        self.echo = echo
         wanted = [s for s in services(self.settings) if names is None or s.name in names]
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        fresh = []
         for service in wanted:
             if is_healthy(service.health_url):
                 continue
-            log_path = self.log_dir / f"{service.name}.log"
             if echo:
-                print(f"starting {service.name} (log: {log_path}) ...", file=sys.stderr)
-            log_file = log_path.open("ab")
-            self.started[service.name] = subprocess.Popen(
+                print(f"starting {service.name} (log: {self._log_path(service)}) ...", file=sys.stderr)
+            with self._lock:
+                self._watched[service.name] = _Watched(service, self._spawn(service), time.monotonic())
+            fresh.append(service)
+        for service in fresh:
+            self._wait_ready(service)
+        if fresh and self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+            self._watcher.start()
+
+    def _log_path(self, service: Service) -> Path:
+        return self.log_dir / f"{service.name}.log"
+
+    def _spawn(self, service: Service) -> subprocess.Popen[bytes]:
+        log_file = self._log_path(service).open("ab")
+        try:
+            return subprocess.Popen(
                 service.argv,
                 cwd=PROJECT_ROOT,
                 env={**os.environ, **self.settings.to_environ(), "PYTHONPATH": str(PROJECT_ROOT)},
@@ -119,26 +191,59 @@ class Supervisor:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        for service in wanted:
-            if service.name in self.started:
-                self._wait_ready(service, self.log_dir / f"{service.name}.log")
+        finally:
+            log_file.close()  # the child has its own copy
 
-    def _wait_ready(self, service: Service, log_path: Path) -> None:
-        process = self.started[service.name]
+    def _wait_ready(self, service: Service) -> None:
         deadline = time.monotonic() + service.ready_timeout_s
         while time.monotonic() < deadline:
+            process = self.started[service.name]
             if process.poll() is not None:
                 raise ServiceError(
-                    f"{service.name} exited with code {process.returncode}; see {log_path}"
+                    f"{service.name} exited with code {process.returncode}; see {self._log_path(service)}"
                 )
             if is_healthy(service.health_url):
                 return
             time.sleep(0.5)
-        raise ServiceError(f"{service.name} not ready after {service.ready_timeout_s:.0f} s; see {log_path}")
+        raise ServiceError(
+            f"{service.name} not ready after {service.ready_timeout_s:.0f} s; see {self._log_path(service)}")
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.2):
+            with self._lock:
+                for name, watched in self._watched.items():
+                    self._check(name, watched, time.monotonic())
+
+    def _check(self, name: str, watched: _Watched, now: float) -> None:
+        if watched.restart_at is None:
+            code = watched.process.poll()
+            if code is None:
+                return
+            watched.crashes = self.policy.crashes_in_a_row(watched.crashes, now - watched.started_at)
+            delay = self.policy.delay_s(watched.crashes)
+            watched.restart_at = now + delay
+            log.error("offercall.process.crashed",
+                      extra={"service": name, "exit_code": code, "restart_in_s": delay})
+            if self.echo:
+                print(f"{name} exited with code {code}; restarting in {delay:g} s "
+                      f"(log: {self._log_path(watched.service)})", file=sys.stderr)
+        elif now >= watched.restart_at:
+            watched.process = self._spawn(watched.service)
+            watched.started_at, watched.restart_at = now, None
+            watched.restarts += 1
+            log.warning("offercall.process.restarted", extra={"service": name, "restarts": watched.restarts})
 
     def stop(self) -> None:
         """Stop what this supervisor started, newest first."""
-        for name, process in reversed(list(self.started.items())):
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+        with self._lock:
+            watched = list(self._watched.items())
+            self._watched.clear()
+        for _, entry in reversed(watched):
+            process = entry.process
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 try:
@@ -146,9 +251,9 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
-            del self.started[name]
+        self._stopping.clear()
 
     def wait(self) -> None:
-        """Block until one of the started processes exits (used by ``offercall run``)."""
-        while all(p.poll() is None for p in self.started.values()):
+        """Block while supervising, until interrupted (``offercall run --no-chat``)."""
+        while True:
             time.sleep(1.0)

@@ -75,6 +75,12 @@ class Settings:
     silence_timeout_ms: int = 7000
     endpoint_silence_ms: int = 600
     max_call_s: int = 300
+    bot_hold_ms: int = 1500
+    """On a call, the bot says a holding phrase when Rasa has not answered after this long."""
+    bot_timeout_ms: int = 6000
+    """On a call, the bot apologises and hangs up when Rasa has not answered after this long."""
+    chat_timeout_ms: int = 4000
+    """In chat, the customer gets an apology when Rasa has not answered after this long."""
     debug: bool = False
     sla_voice_widen_s: int = 20
     sla_voice_callback_s: int = 60
@@ -124,6 +130,9 @@ class Settings:
             "OFFERCALL_SILENCE_TIMEOUT_MS": str(self.silence_timeout_ms),
             "OFFERCALL_ENDPOINT_MS": str(self.endpoint_silence_ms),
             "OFFERCALL_MAX_CALL_S": str(self.max_call_s),
+            "OFFERCALL_BOT_HOLD_MS": str(self.bot_hold_ms),
+            "OFFERCALL_BOT_TIMEOUT_MS": str(self.bot_timeout_ms),
+            "OFFERCALL_CHAT_TIMEOUT_MS": str(self.chat_timeout_ms),
             "OFFERCALL_DEBUG": "true" if self.debug else "false",
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
         }
@@ -162,6 +171,9 @@ class Settings:
             ),
             endpoint_silence_ms=_as_int("OFFERCALL_ENDPOINT_MS", env.get("OFFERCALL_ENDPOINT_MS", "600")),
             max_call_s=_as_int("OFFERCALL_MAX_CALL_S", env.get("OFFERCALL_MAX_CALL_S", "300")),
+            bot_hold_ms=_as_int("OFFERCALL_BOT_HOLD_MS", env.get("OFFERCALL_BOT_HOLD_MS", "1500")),
+            bot_timeout_ms=_as_int("OFFERCALL_BOT_TIMEOUT_MS", env.get("OFFERCALL_BOT_TIMEOUT_MS", "6000")),
+            chat_timeout_ms=_as_int("OFFERCALL_CHAT_TIMEOUT_MS", env.get("OFFERCALL_CHAT_TIMEOUT_MS", "4000")),
             debug=_as_bool("OFFERCALL_DEBUG", env.get("OFFERCALL_DEBUG", "false")),
             **{attr: _as_int(name, env.get(name, str(default)))
                for name, (attr, default) in SLA_SETTINGS.items()},

@@ -14,16 +14,23 @@ import aiohttp
 from sqlalchemy.engine import Engine
 
 from bot.actions import texts
-from bot.client import RasaClient
 from handoff.sla import SlaPolicy, callback_promise
 from offercall import store
+from offercall.bots import connect_bot
 from offercall.db import session_scope, utcnow
 from offercall.settings import Settings
 from voice.asr import load_model
+from voice.audio import AudioFormat
 from voice.events import CallResult, TranscriptEntry
 from voice.recording import CallRecorder
-from voice.audio import AudioFormat
-from voice.session import MAX_DURATION_TEXT, SORRY_TEXT, AgentLine, CallSession, SessionConfig
+from voice.session import (
+    HOLD_TEXT,
+    MAX_DURATION_TEXT,
+    SORRY_TEXT,
+    AgentLine,
+    CallSession,
+    SessionConfig,
+)
 from voice.transports.base import Transport
 from voice.tts import PhraseCache, Speaker, make_engine
 from voice.turns import TurnConfig
@@ -73,7 +80,10 @@ class VoiceRuntime:
             silence_timeout_ms=self.settings.silence_timeout_ms,
             max_call_ms=self.settings.max_call_s * 1000,
         )
-        return SessionConfig(turn=turn, detect_machine=detect_machine)
+        return SessionConfig(
+            turn=turn, detect_machine=detect_machine, bot_hold_ms=self.settings.bot_hold_ms,
+            bot_timeout_ms=self.settings.bot_timeout_ms,
+        )
 
 
 def fixed_prompts(settings: Settings) -> list[str]:
@@ -86,7 +96,7 @@ def fixed_prompts(settings: Settings) -> list[str]:
         texts.NOT_UNDERSTOOD, texts.transfer_notice(), texts.not_interested_goodbye(voice),
         texts.already_has_loan_goodbye(voice), texts.opt_out_confirmation(), texts.goodbye(),
         texts.wrong_person_goodbye(), texts.SILENCE_REPROMPT + texts.HANDOFF_QUESTION,
-        texts.SILENCE_GOODBYE, texts.CALLBACK_QUESTION, SORRY_TEXT, MAX_DURATION_TEXT,
+        texts.SILENCE_GOODBYE, texts.CALLBACK_QUESTION, SORRY_TEXT, MAX_DURATION_TEXT, HOLD_TEXT,
         *faq_prompts(settings, None),
         callback_promise(SlaPolicy(callback_promise_min=settings.callback_promise_min)),
     ]
@@ -146,7 +156,8 @@ async def run_call(
 ) -> CallResult:
     """Runs one call through the session and stores its record; returns the result."""
     call_id = call_id or new_call_id()
-    bot = RasaClient(settings.rasa_url, http, api_token=settings.rasa_token)
+    # the session's own deadline (bot_timeout_ms) decides; the client's is only a backstop
+    bot = connect_bot(settings, http, engine, timeout_s=settings.bot_timeout_ms / 1000 + 1)
     await runtime.load()
     session = CallSession(
         call_id=call_id,

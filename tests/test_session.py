@@ -86,3 +86,58 @@ async def test_key_presses_reach_the_bot_as_intents_and_unknown_keys_do_not(runt
     assert bot.received == ["/affirm", "/deny"]
     assert [e.text for e in result.transcript if e.kind == "dtmf"] == ["7", "1", "2"]
     assert result.outcome == "ended" and customer.hung_up_by_bot == "ended"
+
+
+class BrokenLine(SimulatedCustomer):
+    """A simulated line that breaks with an unexpected error (not a ``VoiceError``): its inbound
+    stream after ``after`` events, or its outbound audio after ``after`` frames."""
+
+    def __init__(self, *args, breaks: str, after: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.breaks, self.after, self.sent = breaks, after, 0
+
+    async def events(self):
+        count = 0
+        async for event in super().events():
+            count += 1
+            if self.breaks == "inbound" and count > self.after:
+                raise RuntimeError("the line's inbound stream broke")
+            yield event
+
+    async def send_audio(self, data: bytes) -> None:
+        self.sent += 1
+        if self.breaks == "outbound" and self.sent > self.after:
+            raise RuntimeError("the line's outbound stream broke")
+        await super().send_audio(data)
+
+
+@pytest.mark.parametrize(("breaks", "part"), [("inbound", "listen"), ("outbound", "speak")])
+async def test_a_line_that_breaks_unexpectedly_ends_the_call_with_its_record_saved(
+        runtime, tmp_path, breaks, part):
+    import asyncio
+
+    await runtime.load()
+    turns = await prepare_turns(parse_script(["是的，是我"]), runtime.speaker)
+    line = BrokenLine(turns, speed=4.0, patience_ms=2500, breaks=breaks, after=60)
+    session = CallSession(
+        call_id=f"call-broken-{breaks}", customer_id="C0001", transport=line,
+        bot=ScriptedBot(BotTurn(["好的。"], [])), speaker=runtime.speaker,
+        asr_model=runtime.asr_model, recorder=CallRecorder(f"call-broken-{breaks}", tmp_path, 8000),
+    )
+    result = await asyncio.wait_for(session.run(), timeout=30)  # it used to wait for ever
+    assert (result.outcome, result.ended_by) == ("error", "error")
+    assert result.error.startswith(f"{part} failed") and "broke" in result.error
+    assert line.hung_up_by_bot == "error"
+    assert Path(result.recording_path).exists() and Path(result.transcript_path).exists()
+    assert any(e.kind == "error" for e in result.transcript)
+    if part == "listen":  # the bot can still be heard: the customer gets an apology, not silence
+        assert result.bot_texts()[-1] == SORRY_TEXT
+
+
+async def test_a_bug_in_the_conversation_ends_the_call_with_an_apology_and_a_saved_record(runtime, tmp_path):
+    bot = ScriptedBot(KeyError("slot"))  # not RasaUnavailable: an unexpected failure
+    result, customer = await place(runtime, bot, tmp_path, "是的，是我")
+    assert (result.outcome, result.ended_by) == ("error", "error")
+    assert result.error.startswith("converse failed") and "KeyError" in result.error
+    assert result.bot_texts()[-1] == SORRY_TEXT and customer.hung_up_by_bot == "error"
+    assert Path(result.transcript_path).exists()

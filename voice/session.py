@@ -20,7 +20,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +60,12 @@ log = logging.getLogger(__name__)
 SILENCE_MESSAGE = "/silence_timeout"
 SORRY_TEXT = "抱歉，系统暂时出了点问题，我们稍后再联系您。再见！"
 MAX_DURATION_TEXT = "抱歉，通话时间已经比较长了，我们稍后再联系您。再见！"
+HOLD_TEXT = "请稍等。"
+"""Said when the bot is slow to answer, so the customer does not wait in silence."""
+HOLD_FINISH_WAIT_S = 3.0
+"""The longest the bot's answer waits for the holding phrase to finish playing."""
+APOLOGY_WAIT_S = 10.0
+"""The longest a failed call waits for its apology to play before hanging up."""
 
 
 class BotPort(Protocol):
@@ -104,6 +110,10 @@ class SessionConfig:
     detect_machine: bool = False
     """Listen first and hang up on answering machines before the bot says anything."""
     amd: AmdConfig = field(default_factory=AmdConfig)
+    bot_hold_ms: int = 1500
+    """The bot has not answered after this long: say :data:`HOLD_TEXT`."""
+    bot_timeout_ms: int = 6000
+    """The bot has not answered after this long: apologise and hang up (outcome ``error``)."""
 
 
 @dataclass
@@ -203,18 +213,65 @@ class CallSession:
         listen = asyncio.create_task(self._listen(recognizer), name=f"{self.call_id}:listen")
         speak = asyncio.create_task(self._speak(), name=f"{self.call_id}:speak")
         converse = asyncio.create_task(self._converse(), name=f"{self.call_id}:converse")
-        outcome, ended_by, error = "ended", "bot", None
         try:
-            outcome, ended_by, error = await converse
+            outcome, ended_by, error = await self._supervise(listen, speak, converse)
         finally:
             for task in (listen, speak, converse, self._producer):
                 if task is not None and not task.done():
                     task.cancel()
-            for task in (listen, speak, self._producer):
+            for task in (listen, speak, converse, self._producer):
                 if task is not None:
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
         return self._finish(outcome, ended_by, started, error)
+
+    async def _supervise(
+        self, listen: asyncio.Task[None], speak: asyncio.Task[None],
+        converse: asyncio.Task[tuple[str, str, str | None]],
+    ) -> tuple[str, str, str | None]:
+        """Waits for the conversation to end, watching its siblings: if listening or speaking
+        fails, the call ends at once (with an apology when the bot can still speak) instead
+        of hanging on a customer nobody hears."""
+        pending: set[asyncio.Task[Any]] = {listen, speak, converse}
+        while True:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if converse in done:
+                if converse.exception() is None:
+                    return converse.result()
+                return await self._broken("converse", converse.exception(), speak)
+            for task in done:  # listen ends on its own when the line closes; that is news for converse
+                if task.exception() is not None:
+                    name = "listen" if task is listen else "speak"
+                    converse.cancel()
+                    return await self._broken(name, task.exception(), speak)
+
+    async def _broken(
+        self, part: str, exc: BaseException | None, speak: asyncio.Task[None]
+    ) -> tuple[str, str, str | None]:
+        """A part of the call failed unexpectedly: apologise if the bot can still be heard,
+        hang up, and keep what was said so far."""
+        log.error("voice.call.failed", extra={"call_id": self.call_id, "part": part}, exc_info=exc)
+        error = f"{part} failed: {exc!r}"
+        self._note("event", error, kind="error")
+        if not speak.done():
+            # Media time moves with the customer's audio; with listening gone, the wall clock
+            # has to move it for the apology to play.
+            ticker = asyncio.create_task(self._tick_media_clock()) if part == "listen" else None
+            await self._interrupt("call failure")
+            with contextlib.suppress(Exception):
+                played = await self._say(BotTurn([SORRY_TEXT], []))
+                await asyncio.wait_for(asyncio.shield(played), APOLOGY_WAIT_S)
+            if ticker is not None:
+                ticker.cancel()
+        with contextlib.suppress(Exception):
+            await self.transport.hangup("error")
+        return "error", "error", error
+
+    async def _tick_media_clock(self) -> None:
+        while True:
+            await asyncio.sleep(FRAME_MS / 1000)
+            self._clock_ms += FRAME_MS
+            self._clock_moved.set()
 
     def _finish(
         self, outcome: str, ended_by: str, started: float, error: str | None = None
@@ -398,9 +455,9 @@ class CallSession:
             if ended is not None:
                 return ended
         try:
-            turn = await self.bot.start(
+            turn = await self._answer(self.bot.start(
                 self.call_id, self.customer_id, self.config.channel, self.start_metadata
-            )
+            ))
         except RasaUnavailable as exc:
             return await self._fail(exc)
         while True:
@@ -416,10 +473,33 @@ class CallSession:
                 if event.kind == "max_duration":
                     return await self._end_for_max_duration()
                 try:
-                    next_turn = await self._handle(event)
+                    next_turn = await self._answer(self._handle(event))
                 except RasaUnavailable as exc:
                     return await self._fail(exc)
             turn = next_turn
+
+    async def _answer(self, asking: Awaitable[BotTurn | None]) -> BotTurn | None:
+        """Waits for the bot's answer without leaving the customer in silence: a holding phrase
+        once it is slow, and :class:`RasaUnavailable` once it is too late to wait any longer."""
+        config = self.config
+        reply = asyncio.ensure_future(asking)
+        try:
+            done, _ = await asyncio.wait({reply}, timeout=config.bot_hold_ms / 1000)
+            if done:
+                return reply.result()
+            self._note("event", "the bot is slow to answer: holding phrase", kind="hold")
+            holding = await self._say(BotTurn([HOLD_TEXT], []))
+            remaining_s = max(0.0, (config.bot_timeout_ms - config.bot_hold_ms) / 1000)
+            done, _ = await asyncio.wait({reply}, timeout=remaining_s)
+            if not done:
+                raise RasaUnavailable(
+                    f"the bot did not answer within {config.bot_timeout_ms / 1000:g} s")
+            with contextlib.suppress(asyncio.TimeoutError):  # let the phrase end, not cut it
+                await asyncio.wait_for(asyncio.shield(holding), HOLD_FINISH_WAIT_S)
+            return reply.result()
+        finally:
+            if not reply.done():
+                reply.cancel()
 
     async def _screen_for_machine(self) -> tuple[str, str, str | None] | None:
         """Answering-machine detection: listens to the greeting before the bot says a word.
@@ -495,7 +575,12 @@ class CallSession:
             )
             return None
         await self._interrupt("customer spoke over the bot")
-        fixed, intent, confidence = await self._understand(final)
+        try:
+            fixed, intent, confidence = await self._understand(final)
+        except asyncio.CancelledError:  # the bot never answered: keep what was heard anyway
+            self._note("customer", final.text, speech.started_ms, raw_text=final.raw,
+                       end_ms=speech.at_ms, asr_confidence=_round(final.confidence))
+            raise
         entry = self._note(
             "customer", fixed.text, speech.started_ms, raw_text=final.raw, repair=fixed.rule,
             end_ms=speech.at_ms, asr_confidence=_round(final.confidence),

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from bot.client import RasaClient
 from handoff.api import HANDOFF, TIMEZONE
 from handoff.service import HandoffService
 from handoff.sla import SlaPolicy
+from offercall.bots import connect_bot
 from offercall.db import make_engine
 from offercall.migrations import migrate
 from offercall.settings import Settings
@@ -59,5 +59,6 @@ async def _rasa_client(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
-        app[RASA] = RasaClient(settings.rasa_url, session, api_token=settings.rasa_token)
+        app[RASA] = connect_bot(settings, session, app[ENGINE],
+                                timeout_s=settings.chat_timeout_ms / 1000)
         yield
