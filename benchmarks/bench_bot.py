@@ -17,9 +17,9 @@ from pathlib import Path
 import aiohttp
 from tqdm import tqdm
 
+from chat.tokens import issue
+from core.settings import Settings
 from offercall.processes import Supervisor
-from offercall.settings import Settings
-from offercall.web.customer_token import issue
 
 UTTERANCES = [
     "是我", "利率多少", "能借多少", "怎么还款", "要什么材料", "有手续费吗", "多久到账",

@@ -29,7 +29,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from offercall.campaign_cli import (
+from core.clock import utcnow
+from core.settings import PROJECT_ROOT
+from offercall.campaign_runner import (
     DEMO_AGENTS,
     DEMO_CONFIG,
     DEMO_PERSONAS,
@@ -39,12 +41,11 @@ from offercall.campaign_cli import (
     run_campaign,
     write_campaign_report,
 )
-from offercall.db import session_scope, utcnow
-from offercall.schema import CallAttempt, Call
-from offercall.settings import PROJECT_ROOT
 from outbound.campaigns import CampaignConfig
 from outbound.dialer import DialerStatus
 from outbound.simulated_network import load_personas
+from persistence.engine import session_scope
+from persistence.schema import Call, CallAttempt
 
 
 def _median(values: list[float]) -> float:
@@ -72,7 +73,7 @@ def call_breakdown(transcript_path: str) -> dict[str, float]:
 
 async def one_pace(directory: Path, speed: float, customers: int, concurrency: int) -> dict:
     from handoff.agents import load_agents_csv
-    from handoff.tickets import load_branches
+    from persistence.branches import load_branches
     from tests.stack import start_stack
 
     stack = await asyncio.to_thread(start_stack, directory, f"sqlite:///{directory / 'offercall.db'}",

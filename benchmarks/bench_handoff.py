@@ -37,7 +37,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from offercall.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
+from persistence import branches, handoffs
 
 REPORT_PATH = PROJECT_ROOT / "var" / "bench" / "handoff_report.html"
 PASSWORD = "bench-agent-pass"
@@ -62,16 +63,17 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
 
 def prepared_database(url: str) -> None:
     """Schema, sample whitelist, branches and bench agents in ``url``."""
-    from handoff import agents, tickets
-    from offercall.db import make_engine, session_scope, utcnow
-    from offercall.migrations import migrate
+    from core.clock import utcnow
+    from handoff import agents
     from outbound.whitelist import import_whitelist_file
+    from persistence.engine import make_engine, session_scope
+    from persistence.migrator import migrate
 
     engine = make_engine(url)
     migrate(engine)
     import_whitelist_file(engine, PROJECT_ROOT / "data" / "whitelist_sample.csv")
     with session_scope(engine) as session:
-        tickets.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
+        branches.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
         for i in range(16):
             if agents.log_in(session, f"bench{i}", PASSWORD, utcnow()) is None:
                 agents.add_agent(session, username=f"bench{i}", password=PASSWORD,
@@ -81,14 +83,14 @@ def prepared_database(url: str) -> None:
 
 
 def _enqueue_one(url: str, index: int) -> None:
-    from handoff import tickets
-    from offercall import store
-    from offercall.db import make_engine, session_scope, utcnow
+    from core.clock import utcnow
+    from persistence import store
+    from persistence.engine import make_engine, session_scope
 
     engine = make_engine(url)
     with session_scope(engine) as session:
         offer = store.get_customer_offer(session, "C0001")
-        tickets.enqueue(session, conversation_id=f"bench-{time.time_ns()}-{index}", customer_id="C0001",
+        handoffs.create_ticket(session, conversation_id=f"bench-{time.time_ns()}-{index}", customer_id="C0001",
                         offer_id=offer.offer_id if offer else None, channel="voice",
                         reason="customer_requested", transcript=[], intents=["request_handoff"], now=utcnow())
     engine.dispose()
@@ -174,8 +176,9 @@ def _race(work: Any, crew: list[Any]) -> float:
 
 def bench_claims(args: argparse.Namespace) -> dict[str, Any]:
     """Claims per second with agents racing on PostgreSQL."""
+    from core.clock import utcnow
     from handoff import agents, tickets
-    from offercall.db import make_engine, session_scope, utcnow
+    from persistence.engine import make_engine, session_scope
     from tests.postgres import start_postgres
 
     server = start_postgres()
@@ -240,8 +243,8 @@ async def bench_chat(args: argparse.Namespace) -> dict[str, Any]:
     import aiohttp
     from aiohttp import web
 
+    from chat.tokens import issue
     from offercall.web.app import init_app
-    from offercall.web.customer_token import issue
     from tests.stack import start_stack
 
     directory = Path(tempfile.mkdtemp(prefix="bench-chat-"))

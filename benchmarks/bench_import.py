@@ -25,9 +25,9 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from offercall.db import make_engine
-from offercall.migrations import migrate
 from outbound.whitelist import COLUMNS, OPTIONAL_COLUMNS, load_whitelist, read_whitelist
+from persistence.engine import make_engine
+from persistence.migrator import migrate
 
 TODAY = date.today()
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗欧阳"

@@ -35,7 +35,7 @@ from typing import Any
 
 import aiohttp
 
-from offercall.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from offercall.sip_calls import SipCalls
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
 from voice.audio import MULAW_8K, read_wav, write_wav
@@ -138,7 +138,7 @@ async def latency_over_sip(stack, runtime, sip_stack, workdir: Path, calls: int)
 
 
 async def latency_simulated(stack, runtime, calls: int) -> list[float]:
-    from offercall.call_cli import simulated_call
+    from offercall.simulated_calls import simulated_call
     from voice.transports.simulated import parse_script
 
     runtime.session_config = lambda detect_machine=False: SessionConfig()  # type: ignore[method-assign]
@@ -173,8 +173,8 @@ def draw(path: Path, sip: list[float], simulated: list[float], levels: list[dict
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    from tests.sip_peers.sipp import SippPeer
     from tests.sip_peers.customer import speech_wav
+    from tests.sip_peers.sipp import SippPeer
     from tests.stack import start_stack
 
     with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:

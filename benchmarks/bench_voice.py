@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from offercall.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings
 from voice.asr import CallRecognizer, load_model, transcribe
 from voice.audio import FRAME_MS, MULAW_8K, AudioFormat, decode, frames, telephone_band
 
@@ -261,15 +261,19 @@ async def bench_asr(args: argparse.Namespace, settings: Settings) -> dict[str, A
 
 async def bench_latency(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Subcommand ``latency``: places simulated calls and collects per-turn latency_ms."""
-    from offercall.call_cli import prepare_database, simulated_call
     from offercall.processes import Supervisor
+    from offercall.simulated_calls import simulated_call
     from offercall.voice_calls import VoiceRuntime
+    from persistence.engine import make_engine
+    from persistence.migrator import migrate
     from voice.transports.simulated import parse_script
 
     supervisor = Supervisor(settings)
     try:
         await asyncio.to_thread(supervisor.ensure, ["actions", "rasa"], echo=False)
-        prepare_database(settings)
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        engine.dispose()
         runtime = VoiceRuntime(settings)
         parts: dict[str, list[float]] = {}
         outcomes = []

@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 
 from bot.actions import texts
 from bot.client import ActionFailed, BotTurn, Directive
-from handoff import tickets
-from offercall import store
-from offercall.db import session_scope, utcnow
-from offercall.schema import Conversation
+from core.clock import utcnow
+from persistence import handoffs, store
+from persistence.engine import session_scope
+from persistence.schema import Conversation
 from zhnorm import parse_callback_time, say_time
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class FailSafeBot:
         callback: tuple[datetime, datetime] | None = None, reason: str = "customer_requested",
     ) -> int:
         found = store.get_customer_offer(session, party.customer_id) if party.customer_id else None
-        return tickets.enqueue(
+        return handoffs.create_ticket(
             session, conversation_id=conversation_id, customer_id=party.customer_id,
             offer_id=found.offer_id if found else None,
             channel=party.channel if party.channel in ("voice", "chat") else "chat",

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handoff.routing import AgentProfile
-from offercall.schema import Agent, AgentSession
+from persistence.schema import Agent, AgentSession
 
 ROLES = ("agent", "supervisor")
 SESSION_HOURS = 12

@@ -28,6 +28,7 @@ from handoff.agents import AgentAccount
 from handoff.feed import Item
 from handoff.service import AGENT_JOINED, AGENT_LEFT, HandoffService
 from handoff.views import message_view, ticket_view
+from persistence import branches
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 def _view(session: Session, ticket: tickets.Ticket, viewer: AgentAccount, now: datetime) -> dict[str, Any]:
     live = [m for m in messages.history(session, ticket.conversation_id) if m.created_at >= ticket.created_at]
-    return ticket_view(ticket, viewer, now, tickets.branch_names(session), live)
+    return ticket_view(ticket, viewer, now, branches.branch_names(session), live)
 
 
 def _visible(session: Session, viewer: AgentAccount, now: datetime) -> list[dict[str, Any]]:

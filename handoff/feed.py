@@ -24,7 +24,7 @@ from typing import Union
 from sqlalchemy.engine import Engine
 
 from handoff import messages, tickets
-from offercall.db import session_scope
+from persistence.engine import session_scope
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from offercall.schema import Message
+from persistence.schema import Message
 
 SENDERS = ("customer", "bot", "agent", "system")
 MAX_TEXT = 2000

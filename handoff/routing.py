@@ -131,22 +131,6 @@ class TicketFacts:
             _require_aware("claim_deadline", self.claim_deadline)
 
 
-def nearest_branch(region: str, distances: Mapping[str, Mapping[str, float]]) -> str | None:
-    """The branch closest to ``region`` (``distances[region][branch_id]`` in km).
-
-    Ties go to the smallest branch_id. Region names are compared after stripping whitespace.
-    None for an unknown region or a region without branches.
-    """
-    wanted = region.strip()
-    candidates = [
-        (km, branch_id)
-        for name, branches in distances.items()
-        if name.strip() == wanted
-        for branch_id, km in branches.items()
-    ]
-    return min(candidates)[1] if candidates else None
-
-
 def has_skills(agent: AgentProfile, ticket: TicketFacts) -> bool:
     """True when the agent sells the ticket's product (or every product) and speaks its language."""
     sells = ticket.product is None or "*" in agent.products or ticket.product in agent.products

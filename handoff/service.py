@@ -18,9 +18,10 @@ from typing import TypeVar
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from core.clock import utcnow
 from handoff import messages, sla, tickets
 from handoff.feed import Feed
-from offercall.db import session_scope, utcnow
+from persistence.engine import session_scope
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

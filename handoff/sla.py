@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
+from core.settings import Settings
 from handoff.routing import CHANNELS, CLAIMABLE, TicketFacts, _require_aware
 
 ACTIONS = ("widen", "to_callback", "reroute_callback")
@@ -27,6 +28,16 @@ class SlaPolicy:
     chat_callback_s: float = 300
     callback_claim_s: float = 2 * 86400  # claim a callback task within this, or it goes to the pool
     callback_promise_min: int = 30  # "a manager will call you within N minutes"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlaPolicy:
+        """The limits a deployment set (``OFFERCALL_SLA_*``, ``OFFERCALL_CALLBACK_PROMISE_MIN``)."""
+        return cls(
+            voice_widen_s=settings.sla_voice_widen_s, voice_callback_s=settings.sla_voice_callback_s,
+            chat_widen_s=settings.sla_chat_widen_s, chat_callback_s=settings.sla_chat_callback_s,
+            callback_claim_s=settings.sla_callback_claim_s,
+            callback_promise_min=settings.callback_promise_min,
+        )
 
     def __post_init__(self) -> None:
         for field in fields(self):

@@ -13,26 +13,23 @@ statement that changed the row wins.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from handoff import routing, sla
 from handoff.agents import AgentAccount, all_accounts
-from offercall.schema import (
-    Branch,
+from persistence.handoffs import log_event
+from persistence.schema import (
     Customer,
     Handoff,
     HandoffEvent,
     Offer,
-    RegionBranch,
 )
 
 AGENT_OUTCOMES = ("applied", "follow_up", "not_qualified", "other")
@@ -104,46 +101,6 @@ class TicketEvent:
     actor: str
     reason: str
     created_at: datetime
-
-
-# ------------------------------------------------------------------ branches
-def load_branches(session: Session, path: Path) -> int:
-    """Replace the branch and region -> branch tables with ``path`` (CSV: region, branch_id,
-    branch_name, distance_km); returns the number of region-branch rows."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    missing = {"region", "branch_id", "branch_name", "distance_km"} - set(rows[0] if rows else {})
-    if missing:
-        raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
-    session.execute(delete(RegionBranch))
-    session.execute(delete(Branch))
-    names: dict[str, str] = {}
-    for line, row in enumerate(rows, start=2):
-        try:
-            distance = float(row["distance_km"])
-        except ValueError as exc:
-            raise ValueError(f"{path}:{line}: distance_km must be a number") from exc
-        names[row["branch_id"].strip()] = row["branch_name"].strip()
-        session.add(RegionBranch(
-            region=row["region"].strip(), branch_id=row["branch_id"].strip(), distance_km=distance,
-        ))
-    session.add_all(Branch(id=branch_id, name=name) for branch_id, name in names.items())
-    session.flush()
-    return len(rows)
-
-
-def branch_names(session: Session) -> dict[str, str]:
-    """Branch id -> name."""
-    return dict(session.execute(select(Branch.id, Branch.name)).all())
-
-
-def _nearest_branch(session: Session, region: str | None) -> str | None:
-    if not region:
-        return None
-    rows = session.execute(
-        select(RegionBranch.branch_id, RegionBranch.distance_km).where(RegionBranch.region == region.strip())
-    ).all()
-    return routing.nearest_branch(region, {region.strip(): {b: d for b, d in rows}})
 
 
 # ------------------------------------------------------------------- reading
@@ -239,42 +196,6 @@ def last_event_id(session: Session) -> int:
 
 
 # ------------------------------------------------------------------- writing
-def enqueue(
-    session: Session, *, conversation_id: str, customer_id: str | None, offer_id: int | None,
-    channel: str, reason: str, transcript: list[dict[str, Any]], intents: list[str], now: datetime,
-    callback: tuple[datetime, datetime] | None = None,
-) -> int:
-    """Put a customer in the queue, routed first to the branch nearest their region; returns
-    the ticket id. With ``callback`` (the time promised to the customer, the claim deadline)
-    the ticket is a callback task instead of a customer waiting now."""
-    if channel not in routing.CHANNELS:
-        raise ValueError(f"channel must be one of {', '.join(routing.CHANNELS)}, got {channel!r}")
-    customer = session.get(Customer, customer_id) if customer_id else None
-    offer = session.get(Offer, offer_id) if offer_id else None
-    region = customer.region if customer else None
-    due_at, deadline = callback if callback is not None else (None, None)
-    row = Handoff(
-        conversation_id=conversation_id, customer_id=customer_id, offer_id=offer_id,
-        channel=channel, reason=reason, transcript=transcript, intents=intents, status="queued",
-        created_at=now, kind="live" if callback is None else "callback", tier="branch",
-        region=region, branch_id=_nearest_branch(session, region),
-        product=offer.product if offer else None, language="mandarin", waiting_since=now,
-        updated_at=now, callback_due_at=due_at, claim_deadline=deadline,
-    )
-    session.add(row)
-    session.flush()
-    _log(session, row, None, "bot", f"customer handed off: {reason}", now)
-    return row.id
-
-
-def _log(session: Session, row: Handoff, from_status: str | None, actor: str, reason: str, now: datetime) -> None:
-    session.add(HandoffEvent(
-        handoff_id=row.id, from_status=from_status, to_status=row.status, tier=row.tier,
-        actor=actor, reason=reason, created_at=now,
-    ))
-    session.flush()
-
-
 TRANSFER_MODES = {"refer": "blind transfer (SIP REFER)", "bridge": "bridged transfer"}
 TRANSFER_STATUSES = ("accepted", "bridged", "failed")
 """``accepted``: the customer's side followed the REFER; ``bridged``: the bot joined customer and
@@ -324,7 +245,7 @@ def record_transfer(
     else:
         changed = None
     if changed is None:  # nothing to move (e.g. already closed): the history still says it
-        _log(session, row, row.status, "sip", reason, at)
+        log_event(session, row, row.status, "sip", reason, at)
     return True
 
 
@@ -513,7 +434,7 @@ def apply_sla(session: Session, now: datetime, policy: sla.SlaPolicy) -> list[tu
             continue  # another process got there first
         row = session.get(Handoff, ticket.ticket_id, populate_existing=True)
         assert row is not None
-        _log(session, row, ticket.status, actor, f"{step.action}: {step.reason}", now)
+        log_event(session, row, ticket.status, actor, f"{step.action}: {step.reason}", now)
         done.append((ticket.ticket_id, step))
     return done
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from core.masking import mask_phone, mask_text
 from handoff.agents import AgentAccount
 from handoff.messages import LoggedMessage
 from handoff.tickets import Ticket
-from offercall.masking import mask_phone, mask_text
 
 
 def owns(viewer: AgentAccount, ticket: Ticket) -> bool:

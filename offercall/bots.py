@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from bot.client import RasaClient
 from bot.failsafe import FailSafeBot, FailSafeConfig
-from offercall.settings import Settings
+from core.settings import Settings
 
 
 def connect_bot(

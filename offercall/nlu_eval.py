@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from offercall.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from offercall.training import TEST_NLU_DATA
 
 REPORT_PATH = PROJECT_ROOT / "docs" / "nlu_report.md"

@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.settings import PROJECT_ROOT, Settings
 from offercall.rasa_config import write_endpoints
-from offercall.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 

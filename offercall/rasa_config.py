@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import make_url
 
-from offercall.settings import Settings
+from core.settings import Settings
 
 
 def tracker_store_config(database_url: str) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from handoff import tickets
-from offercall.db import session_scope
+from handoff.sla import SlaPolicy
 from offercall.voice_calls import VoiceRuntime
-from offercall.web.app import sla_policy
+from persistence.engine import session_scope
 from voice.audio import MULAW_8K
 from voice.transports.sip import SipStack, SipTransport, TransferRecord, TrunkConfig
 from zhnorm import say_amount
@@ -29,7 +29,7 @@ class UnknownCustomer(LookupError):
 
 def customer_phone(engine: Engine, customer_id: str) -> str:
     """The number to dial for ``customer_id``."""
-    from offercall.schema import Customer
+    from persistence.schema import Customer
 
     with session_scope(engine) as session:
         customer = session.get(Customer, customer_id)
@@ -85,7 +85,7 @@ class SipCalls:
         handoff_id = record.handoff_id
         at: datetime = record.ended_at or record.started_at
 
-        policy = sla_policy(self.runtime.settings)
+        policy = SlaPolicy.from_settings(self.runtime.settings)
 
         def write() -> None:
             with session_scope(self.engine) as session:

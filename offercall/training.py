@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from offercall.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings
 
 BOT_DIR = PROJECT_ROOT / "bot"
 TRAIN_DATA = [BOT_DIR / "data", PROJECT_ROOT / "nlu_data" / "train"]

@@ -14,11 +14,12 @@ import aiohttp
 from sqlalchemy.engine import Engine
 
 from bot.actions import texts
+from core.clock import utcnow
+from core.settings import Settings
 from handoff.sla import SlaPolicy, callback_promise
-from offercall import store
 from offercall.bots import connect_bot
-from offercall.db import session_scope, utcnow
-from offercall.settings import Settings
+from persistence import store
+from persistence.engine import session_scope
 from voice.asr import load_model
 from voice.audio import AudioFormat
 from voice.events import CallResult, TranscriptEntry

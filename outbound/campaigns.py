@@ -22,11 +22,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from offercall import store
-from offercall.schema import CallAttempt, Campaign, CampaignTarget, Customer
 from outbound import retry
 from outbound.compliance import CallingWindow, ContactPolicy, DialFacts, decide_dial
 from outbound.pacing import PacingPolicy
+from persistence import store
+from persistence.schema import CallAttempt, Campaign, CampaignTarget, Customer
 
 STATUSES = ("draft", "running", "paused", "done")
 

@@ -20,14 +20,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from core.clock import utcnow
 from handoff import routing
 from handoff.agents import all_accounts
-from offercall import store
-from offercall.db import session_scope, utcnow
-from offercall.schema import Handoff
 from outbound import campaigns
 from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
 from outbound.pacing import Capacity, PacingDecision, calls_to_start, transfer_rate
+from persistence import store
+from persistence.engine import session_scope
+from persistence.schema import Handoff
 from voice.events import CallResult
 
 log = logging.getLogger(__name__)

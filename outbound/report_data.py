@@ -7,8 +7,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.tickets import events_of
-from offercall.schema import CallAttempt, Customer, Handoff, RegionBranch
 from outbound.funnel import AttemptFacts
+from persistence.branches import nearest_branches
+from persistence.schema import CallAttempt, Customer, Handoff
 
 
 def _first_claim_s(session: Session, handoff: Handoff | None) -> float | None:
@@ -16,15 +17,6 @@ def _first_claim_s(session: Session, handoff: Handoff | None) -> float | None:
         return None
     claims = [e.created_at for e in events_of(session, handoff.id) if e.to_status == "claimed"]
     return (min(claims) - handoff.created_at).total_seconds() if claims else None
-
-
-def _nearest_branches(session: Session) -> dict[str, str]:
-    """Region -> its nearest branch, for customers whose call reached no ticket."""
-    nearest: dict[str, tuple[float, str]] = {}
-    for row in session.execute(select(RegionBranch)).scalars():
-        if row.region not in nearest or row.distance_km < nearest[row.region][0]:
-            nearest[row.region] = (row.distance_km, row.branch_id)
-    return {region: branch for region, (_, branch) in nearest.items()}
 
 
 def attempt_facts(session: Session, campaign_id: str) -> list[AttemptFacts]:
@@ -38,7 +30,7 @@ def attempt_facts(session: Session, campaign_id: str) -> list[AttemptFacts]:
     handoff_ids = [a.handoff_id for a, _ in rows if a.handoff_id is not None]
     handoffs = {h.id: h for h in session.execute(
         select(Handoff).where(Handoff.id.in_(handoff_ids))).scalars()} if handoff_ids else {}
-    nearest = _nearest_branches(session)
+    nearest = nearest_branches(session)
     facts = []
     for attempt, region in rows:
         seen = attempt.facts or {}

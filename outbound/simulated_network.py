@@ -15,7 +15,6 @@ from typing import Any
 
 import yaml
 
-from offercall.voice_calls import VoiceRuntime
 from outbound.campaigns import DialJob
 from voice.transports.simulated import (
     SimulatedCustomer,
@@ -23,6 +22,7 @@ from voice.transports.simulated import (
     prepare_turns,
     voicemail_greeting_text,
 )
+from voice.tts import Speaker
 
 ANSWERS = ("answered", "no_answer", "busy", "voicemail")
 PERSON_GREETING = "喂，你好"
@@ -101,14 +101,15 @@ class SimulatedNetwork:
 
     def __init__(
         self,
-        runtime: VoiceRuntime,
+        speaker: Speaker,
         run_call: Callable[..., Any],
         personas: Personas,
         *,
         speed: float = 1.0,
         dial_log: Path | None = None,
     ) -> None:
-        self.runtime = runtime
+        self.speaker = speaker
+        """The voice the simulated customers speak with."""
         self.run_call = run_call
         self.personas = personas
         self.speed = speed
@@ -118,7 +119,7 @@ class SimulatedNetwork:
         """Dials ``job``'s customer and runs the call to its end."""
         persona = self.personas.for_attempt(job.customer_id, job.attempt_no)
         self._log(job, persona)
-        turns = await prepare_turns(parse_script(persona.script_lines()), self.runtime.speaker)
+        turns = await prepare_turns(parse_script(persona.script_lines()), self.speaker)
         customer = SimulatedCustomer(turns, speed=self.speed, answer=persona.answer)
         return await self.run_call(customer, job)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,10 +31,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from offercall import store
-from offercall.db import session_scope, utcnow
-from offercall.masking import mask_name
-from offercall.schema import Customer, Offer
+from core.clock import utcnow
+from core.masking import mask_name
+from persistence import store
+from persistence.engine import session_scope
+from persistence.schema import Customer, Offer
 
 COLUMNS = (
     "customer_id", "name", "phone", "region", "segment", "product", "amount",

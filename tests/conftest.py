@@ -9,10 +9,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy.engine import Engine
 
-from offercall.db import make_engine, session_scope
-from offercall.migrations import migrate
-from offercall.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, Settings
 from offercall.training import train
+from persistence.engine import make_engine, session_scope
+from persistence.migrator import migrate
 from tests.postgres import PostgresServer, start_postgres
 from tests.stack import BotStack, start_stack
 
@@ -73,8 +73,8 @@ def staffed(engine) -> Engine:
     """The database with the sample whitelist, the branches, and agents: jt (金堂, every
     product), sl (双流, 医保贷 only), pool (营业部, every product), boss (a supervisor)."""
     from handoff.agents import add_agent
-    from handoff.tickets import load_branches
     from outbound.whitelist import import_whitelist_file
+    from persistence.branches import load_branches
 
     import_whitelist_file(engine, PROJECT_ROOT / "data" / "whitelist_sample.csv", today=QUEUE_NOW.date())
     with session_scope(engine) as session:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from offercall.db import make_engine
-from offercall.migrations import migrate
+from core.settings import PROJECT_ROOT, Settings
 from offercall.processes import Supervisor
-from offercall.settings import PROJECT_ROOT, Settings
 from outbound.whitelist import import_whitelist_file
+from persistence.engine import make_engine
+from persistence.migrator import migrate
 
 SAMPLE = PROJECT_ROOT / "data" / "whitelist_sample.csv"
 

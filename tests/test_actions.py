@@ -11,6 +11,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions import texts
 from bot.actions.actions import (
     ActionAnswerQuestion,
     ActionBookCallback,
@@ -23,13 +24,12 @@ from bot.actions.actions import (
     ActionSessionStart,
     ValidateCallbackForm,
 )
-from bot.actions import texts
 from bot.actions.context import ActionContext, set_context
+from core.settings import PROJECT_ROOT, Settings
 from handoff import tickets
-from offercall import store
-from offercall.db import session_scope
-from offercall.settings import PROJECT_ROOT, Settings
 from outbound.whitelist import import_whitelist_file
+from persistence import store
+from persistence.engine import session_scope
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=SHANGHAI)

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from offercall.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from voice.amd import (
     MACHINE_CUES,
     AmdConfig,

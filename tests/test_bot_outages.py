@@ -13,15 +13,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from chat.tokens import issue
+from chat.widget import UNAVAILABLE
 from handoff import tickets
-from offercall import store
-from offercall.call_cli import simulated_call
-from offercall.db import session_scope
 from offercall.processes import is_healthy
+from offercall.simulated_calls import simulated_call
 from offercall.voice_calls import VoiceRuntime
 from offercall.web.app import init_app
-from offercall.web.customer_token import issue
-from offercall.web.widget import UNAVAILABLE
+from persistence import store
+from persistence.engine import session_scope
 from voice.session import HOLD_TEXT, SORRY_TEXT, SessionConfig
 from voice.transports.simulated import parse_script
 from voice.turns import TurnConfig

@@ -16,14 +16,22 @@ from typing import Any
 import pytest
 from aiohttp import web
 from playwright.async_api import (
-    Browser, BrowserContext, Locator, Page, WebSocketRoute, async_playwright, expect,
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    WebSocketRoute,
+    async_playwright,
+    expect,
 )
 
+from chat.tokens import issue
+from core.clock import utcnow
+from core.settings import PROJECT_ROOT
 from handoff import agents, tickets
-from offercall.db import session_scope, utcnow
-from offercall.settings import PROJECT_ROOT
 from offercall.web.app import init_app
-from offercall.web.customer_token import issue
+from persistence import branches, handoffs
+from persistence.engine import session_scope
 from tests.stack import free_port
 
 pytestmark = pytest.mark.model
@@ -50,7 +58,7 @@ expect.set_options(timeout=15_000)
 async def base_url(bot_stack) -> AsyncIterator[str]:
     """The real app on a real localhost port, with JT's two agents and a supervisor."""
     with session_scope(bot_stack.engine) as session:
-        tickets.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
+        branches.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
         known = {account.username for account in agents.all_accounts(session, utcnow())}
         for username, name, role, branch in AGENTS:
             if username not in known:
@@ -325,12 +333,12 @@ async def test_a_forged_link_shows_a_clear_error(browser, base_url):
 
 async def test_the_console_shows_a_phone_transfer_and_offers_no_claim(bot_stack, base_url, browser):
     from handoff.sla import SlaPolicy
-    from offercall import store
+    from persistence import store
 
     now = utcnow()
     with session_scope(bot_stack.engine) as session:
         offer = store.get_customer_offer(session, "C0001")
-        ticket_id = tickets.enqueue(
+        ticket_id = handoffs.create_ticket(
             session, conversation_id=f"call-browser-{now.timestamp()}", customer_id="C0001",
             offer_id=offer.offer_id, channel="voice", reason="accepted_offer", transcript=[],
             intents=["request_handoff"], now=now)

@@ -5,7 +5,6 @@ mid-campaign and restarted."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,19 +17,20 @@ import pytest
 from sqlalchemy import select
 
 from bot.actions import texts
+from core.clock import utcnow
+from core.masking import mask_name
+from core.settings import PROJECT_ROOT
 from handoff.agents import load_agents_csv
-from handoff.tickets import load_branches
-from offercall import store
-from offercall.campaign_cli import create, run_campaign, write_campaign_report
-from offercall.db import session_scope, utcnow
-from offercall.masking import mask_name
-from offercall.schema import CallAttempt, CampaignTarget, Conversation, Handoff
-from offercall.settings import PROJECT_ROOT
+from offercall.campaign_runner import create, run_campaign, write_campaign_report
 from outbound.campaigns import CampaignConfig
 from outbound.funnel import funnel
 from outbound.report_data import attempt_facts
 from outbound.simulated_network import load_personas
 from outbound.whitelist import import_whitelist_file
+from persistence import store
+from persistence.branches import load_branches
+from persistence.engine import session_scope
+from persistence.schema import CallAttempt, CampaignTarget, Conversation, Handoff
 
 HEADER = ("customer_id,name,phone,region,segment,product,amount,rate_min,rate_max,term_months,"
           "valid_until,consent,gender\n")

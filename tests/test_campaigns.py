@@ -13,13 +13,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from offercall import store
-from offercall.db import make_engine, session_scope
-from offercall.schema import CallAttempt, CampaignTarget
 from outbound import campaigns
 from outbound.campaigns import AttemptOutcome, CampaignConfig
 from outbound.dialer import Dialer
 from outbound.whitelist import import_whitelist_file
+from persistence import store
+from persistence.engine import make_engine, session_scope
+from persistence.schema import CallAttempt, CampaignTarget
 from voice.events import CallResult
 
 # Monday 2026-11-23 10:00 in Shanghai

@@ -1,7 +1,7 @@
 """The ``offercall chat --json`` summary and script reading."""
 
-from offercall.chat_cli import ChatRecord, script_lines
 from bot.client import BotTurn, Directive
+from offercall.cli.chat import ChatRecord, script_lines
 
 
 def test_script_skips_blank_lines_and_comments():

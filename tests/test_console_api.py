@@ -8,10 +8,10 @@ import asyncio
 import pytest
 from aiohttp import WSMsgType
 
-from handoff import tickets
-from offercall import store
-from offercall.db import session_scope, utcnow
+from core.clock import utcnow
 from offercall.web.app import init_app
+from persistence import handoffs, store
+from persistence.engine import session_scope
 from tests.conftest import AGENT_PASSWORD
 from tests.stack import stack_settings
 
@@ -31,7 +31,7 @@ def enqueue(engine, customer="C0001", channel="voice", conversation=None):
     """A ticket as the action server (another process) writes it."""
     with session_scope(engine) as session:
         offer_id = store.get_customer_offer(session, customer).offer_id
-        return tickets.enqueue(
+        return handoffs.create_ticket(
             session, conversation_id=conversation or f"call-{customer}", customer_id=customer,
             offer_id=offer_id, channel=channel, reason="customer_requested",
             transcript=[{"speaker": "customer", "text": "我要申请，电话13800138001"}],

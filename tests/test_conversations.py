@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.settings import PROJECT_ROOT
 from handoff import tickets
-from offercall import store
-from offercall.chat_cli import run_chat
-from offercall.db import session_scope
-from offercall.settings import PROJECT_ROOT
+from offercall.cli.chat import run_chat
+from persistence import store
+from persistence.engine import session_scope
 
 pytestmark = pytest.mark.model
 

@@ -11,8 +11,8 @@ import pytest
 from bot.client import ActionFailed, BotTurn, RasaUnavailable
 from bot.failsafe import FailSafeBot, FailSafeConfig, request_of
 from handoff import tickets
-from offercall import store
-from offercall.db import session_scope
+from persistence import store
+from persistence.engine import session_scope
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
 CONFIG = FailSafeConfig(bank="邮储银行", hotline="95580", timezone="Asia/Shanghai",

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from handoff.line import HandoffLine
 from handoff.service import HandoffService
 from handoff.sla import SlaPolicy
-from offercall.db import session_scope
+from offercall.agent_line import HandoffLine
+from persistence.engine import session_scope
 from tests.conftest import QUEUE_NOW
 from tests.test_tickets import account, enqueue
 from voice.events import AgentJoined, AgentSaid

@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from offercall.masking import PiiMaskingFilter, mask_id_number, mask_name, mask_phone, mask_text
+from core.masking import PiiMaskingFilter, mask_id_number, mask_name, mask_phone, mask_text
 
 
 @pytest.mark.parametrize(("name", "masked"), [("张伟", "张**"), ("欧阳娜娜", "欧阳**"), (" 李秀英 ", "李**")])

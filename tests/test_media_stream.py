@@ -13,11 +13,11 @@ import pytest
 from aiohttp import WSMsgType
 from sqlalchemy import select
 
-from offercall import store
-from offercall.db import session_scope
-from offercall.schema import Call
 from offercall.voice_calls import VoiceRuntime
 from offercall.web.app import init_app
+from persistence import store
+from persistence.engine import session_scope
+from persistence.schema import Call
 from voice.audio import MULAW_8K, PCM_16K, convert, decode, frames, rms_dbfs
 from voice.transports.simulated import SayText, prepare_turns
 

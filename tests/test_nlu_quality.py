@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.settings import PROJECT_ROOT
 from offercall.nlu_eval import render_markdown, run_rasa_test_nlu, summarise
-from offercall.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.model
 MINIMUM_ACCURACY = 0.90

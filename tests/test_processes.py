@@ -10,13 +10,13 @@ import time
 
 import pytest
 
-from offercall.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from tests.stack import free_port
 
 SUPERVISE_ACTIONS = """
 import sys, time
 from offercall.processes import Supervisor
-from offercall.settings import Settings
+from core.settings import Settings
 settings = Settings.from_environ()
 supervisor = Supervisor(settings)
 supervisor.ensure(["actions"], echo=False)
@@ -53,8 +53,8 @@ def test_a_killed_supervisor_takes_its_servers_with_it(tmp_path):
 
 
 def test_a_crashed_server_is_started_again_and_answers(tmp_path):
+    from core.settings import Settings
     from offercall.processes import RestartPolicy, Supervisor, is_healthy
-    from offercall.settings import Settings
 
     port = free_port()
     settings = Settings.from_environ({

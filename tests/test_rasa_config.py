@@ -2,8 +2,8 @@
 
 import pytest
 
+from core.settings import Settings
 from offercall.rasa_config import endpoints_config, tracker_store_config
-from offercall.settings import Settings
 
 
 def test_sqlite_url_becomes_a_sqlite_tracker_store():

@@ -1,4 +1,4 @@
-"""Routing rules: status transitions, nearest branch, skills, claim/view rights and queue order."""
+"""Routing rules: status transitions, skills, claim/view rights and queue order."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ from handoff.routing import (
     check_transition,
     eligible_agents,
     has_skills,
-    nearest_branch,
     priority_key,
     queue_for,
 )
@@ -181,46 +180,6 @@ def test_agent_skill_collections_become_frozensets():
 def test_a_bare_string_is_not_a_skill_set(field):
     with pytest.raises(TypeError, match=field):
         agent(**{field: "mandarin"})
-
-
-# --- nearest branch --------------------------------------------------------------------------
-
-DISTANCES = {
-    "成都": {"B-CD2": 12.5, "B-CD1": 3.0, "B-CQ": 300.0},
-    "绵阳": {"B-MY": 5.0, "B-CD1": 5.0, "B-AA": 7.0},
-    "雅安": {},
-}
-
-
-def test_nearest_branch_is_the_closest():
-    assert nearest_branch("成都", DISTANCES) == "B-CD1"
-
-
-def test_nearest_branch_tie_goes_to_the_smallest_branch_id():
-    assert nearest_branch("绵阳", DISTANCES) == "B-CD1"
-
-
-@pytest.mark.parametrize("region", ["上海", "", "成都市"])
-def test_nearest_branch_of_an_unknown_region_is_none(region):
-    assert nearest_branch(region, DISTANCES) is None
-
-
-def test_nearest_branch_of_a_region_without_branches_is_none():
-    assert nearest_branch("雅安", DISTANCES) is None
-    assert nearest_branch("成都", {}) is None
-
-
-@pytest.mark.parametrize("region", [" 成都", "成都 ", "\t成都\n"])
-def test_nearest_branch_strips_the_asked_region(region):
-    assert nearest_branch(region, DISTANCES) == "B-CD1"
-
-
-def test_nearest_branch_strips_the_known_regions():
-    assert nearest_branch("绵阳", {" 绵阳 ": {"B-MY": 1.0}}) == "B-MY"
-
-
-def test_nearest_branch_works_with_integer_distances():
-    assert nearest_branch("x", {"x": {"b": 2, "a": 2.0, "c": 1}}) == "c"
 
 
 # --- skills ----------------------------------------------------------------------------------

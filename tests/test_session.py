@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.client import BotTurn, Directive, RasaUnavailable
-from offercall.settings import Settings
+from core.settings import Settings
 from offercall.voice_calls import VoiceRuntime
 from voice.recording import CallRecorder
 from voice.session import SORRY_TEXT, CallSession, SessionConfig

@@ -2,7 +2,7 @@
 
 import pytest
 
-from offercall.settings import Settings, SettingsError
+from core.settings import Settings, SettingsError
 
 
 def test_defaults_run_on_embedded_sqlite():

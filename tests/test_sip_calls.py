@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from handoff import tickets
-from offercall.db import session_scope
 from offercall.sip_calls import SipCalls
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
+from persistence.engine import session_scope
 from tests.sip_peers.baresip import BaresipPhone
 from tests.sip_peers.customer import customer_says, speech_wav
 from voice.asr import transcribe
@@ -158,7 +158,7 @@ async def test_a_customer_hanging_up_mid_sentence_ends_the_call_cleanly_with_the
         bot_stack, voice_runtime, sip_stack, tmp_path):
     import json
 
-    from offercall import store
+    from persistence import store
 
     yes = await speech_wav(voice_runtime.speaker, "是的，我是", tmp_path / "yes.wav")
     with BaresipPhone(tmp_path, "customer") as customer:
@@ -193,7 +193,7 @@ async def test_a_customer_hanging_up_mid_sentence_ends_the_call_cleanly_with_the
 
 async def test_an_answering_machine_on_a_real_line_is_hung_up_on_without_a_word(
         bot_stack, voice_runtime, sip_stack, tmp_path):
-    from offercall.schema import Conversation
+    from persistence.schema import Conversation
     from voice.audio import PCM_8K, write_wav
     from voice.transports.simulated import beep_audio, voicemail_greeting
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from offercall.campaign_cli import create, run_campaign
-from offercall.schema import CallAttempt
-from offercall.db import session_scope
+from offercall.campaign_runner import create, run_campaign
 from outbound.campaigns import CampaignConfig
 from outbound.whitelist import import_whitelist_file
+from persistence.engine import session_scope
+from persistence.schema import CallAttempt
 from tests.sip_peers.sipp import SippPeer
 from voice.transports.sip import SipTransport, TrunkConfig
 

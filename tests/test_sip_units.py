@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from core.clock import utcnow
 from handoff import tickets
-from offercall.db import session_scope, utcnow
 from offercall.sip_calls import briefing_sentence
 from outbound.call_facts import dial_outcome
 from outbound.retry import FINAL, RETRYABLE
+from persistence import handoffs
+from persistence.engine import session_scope
 from voice.events import CallResult
 from voice.transports.sip.config import SipConfig, SipConfigError, TrunkConfig
 from voice.transports.sip.legs import UnderrunCounter
@@ -98,12 +100,12 @@ def test_short_gaps_in_the_bots_audio_count_as_glitches_but_pauses_do_not() -> N
 
 
 def test_the_agent_hears_who_is_coming_which_offer_and_why(staffed) -> None:
-    from offercall import store
+    from persistence import store
 
     with session_scope(staffed) as session:
         offer = store.get_customer_offer(session, "C0001")
         assert offer is not None
-        ticket_id = tickets.enqueue(session, conversation_id="call-1", customer_id="C0001",
+        ticket_id = handoffs.create_ticket(session, conversation_id="call-1", customer_id="C0001",
                                     offer_id=offer.offer_id, channel="voice", reason="accepted_offer",
                                     transcript=[], intents=[], now=utcnow())
         ticket = tickets.get_ticket(session, ticket_id)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import inspect
 
-from offercall import store
-from offercall.db import session_scope
-from offercall.migrations import migrate
-from offercall.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from outbound.whitelist import import_whitelist_file
+from persistence import store
+from persistence.engine import session_scope
 
 SAMPLE = PROJECT_ROOT / "data" / "whitelist_sample.csv"
 TODAY = date(2026, 11, 22)
@@ -21,24 +19,6 @@ TODAY = date(2026, 11, 22)
 def loaded(engine):
     import_whitelist_file(engine, SAMPLE, today=TODAY)
     return engine
-
-
-def test_migrations_create_every_table_and_are_idempotent(engine):
-    tables = set(inspect(engine).get_table_names())
-    assert {"oc_customers", "oc_offers", "oc_conversations", "oc_callbacks",
-            "oc_do_not_contact", "oc_handoffs", "oc_schema_migrations"} <= tables
-    assert migrate(engine) == []  # nothing left to apply
-
-
-def test_migrated_tables_have_exactly_the_columns_the_models_use(engine):
-    """Migrations and models must not drift: a model column missing from the database fails at
-    the first query in production, not here."""
-    from offercall.schema import Base
-
-    inspector = inspect(engine)
-    for table in Base.metadata.sorted_tables:
-        in_db = {column["name"] for column in inspector.get_columns(table.name)}
-        assert in_db == {column.name for column in table.columns}, table.name
 
 
 def test_sample_customer_c0001_has_a_50000_yuan_offer_and_a_masked_name(loaded):

@@ -10,14 +10,15 @@ import pytest
 
 from handoff import agents, tickets
 from handoff.sla import SlaPolicy
-from offercall import store
-from offercall.db import session_scope
+from persistence import handoffs, store
+from persistence.engine import session_scope
 from tests.conftest import QUEUE_NOW
 
 
 def account(engine, username, now=QUEUE_NOW, online=True):
-    from offercall.schema import Agent
     from sqlalchemy import select
+
+    from persistence.schema import Agent
 
     with session_scope(engine) as session:
         agent_id = session.execute(select(Agent.id).where(Agent.username == username)).scalar_one()
@@ -28,7 +29,7 @@ def account(engine, username, now=QUEUE_NOW, online=True):
 def enqueue(engine, customer="C0001", channel="voice", now=QUEUE_NOW, conversation=None):
     with session_scope(engine) as session:
         offer_id = store.get_customer_offer(session, customer).offer_id
-        return tickets.enqueue(
+        return handoffs.create_ticket(
             session, conversation_id=conversation or f"conv-{customer}-{channel}", customer_id=customer,
             offer_id=offer_id, channel=channel, reason="customer_requested",
             transcript=[{"speaker": "customer", "text": "我要申请"}], intents=["request_handoff"], now=now,
@@ -221,7 +222,7 @@ def test_a_customer_who_hangs_up_while_waiting_abandons_the_ticket(staffed):
 
 def test_a_restart_loses_no_ticket(staffed, db_url):
     """Tickets live only in the database: a new process (engine) sees every one, in order."""
-    from offercall.db import make_engine
+    from persistence.engine import make_engine
 
     ids = [enqueue(staffed, c, conversation=f"restart-{c}") for c in ("C0001", "C0002", "C0003")]
     with session_scope(staffed) as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offercall.settings import Settings
+from core.settings import Settings
 from offercall.training import _prune, data_fingerprint, train, training_inputs
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from handoff import tickets
-from offercall import store
-from offercall.call_cli import SimulatedCallRun, simulated_call
-from offercall.db import session_scope
+from offercall.simulated_calls import SimulatedCallRun, simulated_call
 from offercall.voice_calls import VoiceRuntime
+from persistence import branches, store
+from persistence.engine import session_scope
 from voice.asr import transcribe
 from voice.audio import read_wav
 from voice.session import SessionConfig
@@ -205,15 +205,15 @@ AGENT_PASS = "voice-agent-pass"
 @pytest.fixture
 async def queue(bot_stack):
     """The handoff queue of this process (feed + line), with a 金堂 agent account."""
+    from core.clock import utcnow
+    from core.settings import PROJECT_ROOT
     from handoff import agents as accounts
-    from handoff.line import HandoffLine
     from handoff.service import HandoffService
     from handoff.sla import SlaPolicy
-    from offercall.db import utcnow
-    from offercall.settings import PROJECT_ROOT
+    from offercall.agent_line import HandoffLine
 
     with session_scope(bot_stack.engine) as session:
-        tickets.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
+        branches.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
         if accounts.log_in(session, "voice_jt", AGENT_PASS, utcnow()) is None:
             accounts.add_agent(session, username="voice_jt", password=AGENT_PASS,
                                display_name="小金", branch_id="JT", now=utcnow())

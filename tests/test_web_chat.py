@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
+from chat.tokens import issue
 from offercall.web.app import init_app
-from offercall.web.customer_token import issue
 from tests.stack import free_port
 
 pytestmark = pytest.mark.model

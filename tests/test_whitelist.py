@@ -12,10 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from offercall import store
-from offercall.db import session_scope
-from offercall.schema import Customer, Offer
-from offercall.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 from outbound import whitelist
 from outbound.whitelist import (
     ImportReport,
@@ -26,6 +23,9 @@ from outbound.whitelist import (
     parse_whitelist,
     read_whitelist,
 )
+from persistence import store
+from persistence.engine import session_scope
+from persistence.schema import Customer, Offer
 
 DATA = PROJECT_ROOT / "data"
 TODAY = date(2026, 11, 22)
@@ -97,6 +97,8 @@ def test_seed_command_reports_bad_rows_and_loads_the_rest(tmp_path):
 
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "OFFERCALL_VAR_DIR": str(tmp_path),
            "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-m", "offercall", "migrate"], capture_output=True, env=env,
+                   cwd=PROJECT_ROOT, check=True)
     run = subprocess.run([sys.executable, "-m", "offercall", "seed", str(DATA / "whitelist_bad_rows.csv")],
                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, check=False)
     assert run.returncode == 0, run.stderr

@@ -8,11 +8,13 @@ import time
 
 import pytest
 
-from handoff import agents, tickets
-from offercall.db import session_scope, utcnow
-from offercall.settings import PROJECT_ROOT
+from chat.tokens import issue
+from core.clock import utcnow
+from core.settings import PROJECT_ROOT
+from handoff import agents
 from offercall.web.app import init_app
-from offercall.web.customer_token import issue
+from persistence import branches
+from persistence.engine import session_scope
 
 pytestmark = pytest.mark.model
 
@@ -22,7 +24,7 @@ PASSWORD = "widget-agent-pass"
 @pytest.fixture
 async def client(aiohttp_client, bot_stack):
     with session_scope(bot_stack.engine) as session:
-        tickets.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
+        branches.load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
         if agents.log_in(session, "widget_jt", PASSWORD, utcnow()) is None:
             agents.add_agent(session, username="widget_jt", password=PASSWORD, display_name="小金",
                              branch_id="JT", now=utcnow())

@@ -85,7 +85,7 @@ class BotPort(Protocol):
 
 class AgentLine(Protocol):
     """The call's side of a handoff while the customer waits for, then talks to, a human agent
-    (``handoff.line.HandoffLine`` fits). Without one, a transfer hands the call to the transport."""
+    (``offercall.agent_line.HandoffLine`` fits). Without one, a transfer hands the call to the transport."""
 
     def events(self, handoff_id: int) -> AsyncIterator[LineEvent]: ...
 

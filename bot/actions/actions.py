@@ -18,10 +18,9 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import history, texts
 from bot.actions.context import get_context
-from handoff import tickets
-from offercall import store
-from offercall.db import utcnow
-from offercall.masking import mask_text
+from core.clock import utcnow
+from core.masking import mask_text
+from persistence import handoffs, store
 from zhnorm import parse_amount, parse_callback_time, say_amount, say_time
 
 log = logging.getLogger(__name__)
@@ -244,7 +243,7 @@ class ActionCreateHandoff(Action):
         channel = tracker.get_slot("channel") or "chat"
 
         def create(session: Any) -> int:
-            handoff_id = tickets.enqueue(
+            handoff_id = handoffs.create_ticket(
                 session,
                 conversation_id=conversation_id,
                 customer_id=tracker.get_slot("customer_id"),

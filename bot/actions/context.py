@@ -17,9 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.actions import texts
-from offercall.db import make_engine, session_scope
-from offercall.migrations import migrate
-from offercall.settings import Settings
+from core.settings import Settings
+from persistence.engine import open_database, session_scope
 
 T = TypeVar("T")
 
@@ -35,9 +34,7 @@ class ActionContext:
 
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.settings.database_url)
-        migrate(engine)
-        return engine
+        return open_database(self.settings)
 
     @cached_property
     def faq(self) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ import yaml
 from zhnorm import say_amount
 
 if TYPE_CHECKING:
-    from offercall.store import CustomerOffer
+    from persistence.store import CustomerOffer
 
 FAQ_PATH = Path(__file__).resolve().parent.parent / "faq.yml"
 DOMAIN_PATH = Path(__file__).resolve().parent.parent / "domain.yml"

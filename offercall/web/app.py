@@ -1,4 +1,5 @@
-"""The aiohttp app factory: ``init_app(settings)`` wires the database and the Rasa client."""
+"""The aiohttp app factory: ``init_app(settings)`` wires the database, the bot, the handoff
+queue, the chat and the media streams into one web server."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from chat.config import CHAT, ChatConfig
+from core.settings import Settings
 from handoff.api import HANDOFF, TIMEZONE
 from handoff.service import HandoffService
 from handoff.sla import SlaPolicy
 from offercall.bots import connect_bot
-from offercall.db import make_engine
-from offercall.migrations import migrate
-from offercall.settings import Settings
-from offercall.web.keys import ENGINE, HTTP, RASA, SETTINGS
+from offercall.web.keys import ENGINE, HTTP, SETTINGS
 from offercall.web.routes import setup_routes
+from persistence.engine import open_database
 
 
 def init_app(settings: Settings) -> web.Application:
@@ -23,24 +24,14 @@ def init_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_rasa_client)
+    app.cleanup_ctx.append(_chat)
     app.cleanup_ctx.append(_handoff)
     setup_routes(app)
     return app
 
 
-def sla_policy(settings: Settings) -> SlaPolicy:
-    """The handoff queue's time limits from the settings."""
-    return SlaPolicy(
-        voice_widen_s=settings.sla_voice_widen_s, voice_callback_s=settings.sla_voice_callback_s,
-        chat_widen_s=settings.sla_chat_widen_s, chat_callback_s=settings.sla_chat_callback_s,
-        callback_claim_s=settings.sla_callback_claim_s,
-        callback_promise_min=settings.callback_promise_min,
-    )
-
-
 async def _handoff(app: web.Application) -> AsyncIterator[None]:
-    service = HandoffService(app[ENGINE], sla_policy(app[SETTINGS]))
+    service = HandoffService(app[ENGINE], SlaPolicy.from_settings(app[SETTINGS]))
     app[HANDOFF], app[TIMEZONE] = service, app[SETTINGS].timezone
     await service.start()
     yield
@@ -48,17 +39,16 @@ async def _handoff(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    engine = make_engine(app[SETTINGS].database_url)
-    migrate(engine)
+    engine = open_database(app[SETTINGS])
     app[ENGINE] = engine
     yield
     engine.dispose()
 
 
-async def _rasa_client(app: web.Application) -> AsyncIterator[None]:
+async def _chat(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     async with aiohttp.ClientSession() as session:
         app[HTTP] = session
-        app[RASA] = connect_bot(settings, session, app[ENGINE],
-                                timeout_s=settings.chat_timeout_ms / 1000)
+        bot = connect_bot(settings, session, app[ENGINE], timeout_s=settings.chat_timeout_ms / 1000)
+        app[CHAT] = ChatConfig(bot=bot, secret_key=settings.secret_key)
         yield

@@ -13,10 +13,10 @@ import logging
 
 from aiohttp import web
 
-from offercall import store
-from offercall.db import session_scope
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
 from offercall.web.keys import ENGINE, HTTP, SETTINGS, VOICE
+from persistence import store
+from persistence.engine import session_scope
 from voice.errors import VoiceError
 from voice.transports.serializers import SERIALIZERS
 from voice.transports.websocket import WebsocketTransport, read_start

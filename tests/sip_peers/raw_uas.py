@@ -109,7 +109,7 @@ class RawUas:
         assert media and address, invite
         self.peer_rtp = (address.group(1), int(media.group(1)))
         sdp = CRLF.join([
-            "v=0", f"o=raw 1 1 IN IP4 127.0.0.1", "s=raw", "c=IN IP4 127.0.0.1", "t=0 0",
+            "v=0", "o=raw 1 1 IN IP4 127.0.0.1", "s=raw", "c=IN IP4 127.0.0.1", "t=0 0",
             f"m=audio {self.rtp_port} RTP/AVP 0 101", "a=rtpmap:0 PCMU/8000",
             "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-15", "a=sendrecv", "",
         ])

@@ -25,7 +25,6 @@ import pjsua2 as pj
 
 from voice.errors import TransportError
 from voice.transports.sip.config import SipConfig, TrunkConfig
-
 from voice.transports.sip.legs import LIVE_OBJECTS, LegListener, MediaPort
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """The plain HTTP chat API: a customer's messages to the bot and back, for app back ends
 and benchmarks. Requests carry the customer's signed token (as in the app's chat link); the
 bot opens, and every reply carries the bot's texts and its directives. The in-app widget
-uses the websocket in :mod:`offercall.web.widget` instead, which adds agent takeover.
+uses the websocket in :mod:`chat.widget` instead, which adds agent takeover.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from bot.client import BotTurn, RasaUnavailable
-from offercall import store
-from offercall.db import session_scope
-from offercall.schema import Conversation
-from offercall.web.customer_token import TokenError, verify
-from offercall.web.keys import ENGINE, RASA, SETTINGS
+from chat.config import CHAT
+from chat.tokens import TokenError, verify
+from handoff.api import HANDOFF
+from persistence import store
+from persistence.engine import session_scope
+from persistence.schema import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def turn_json(turn: BotTurn) -> dict[str, Any]:
 
 async def _known_customer(app: web.Application, customer_id: str) -> bool:
     def lookup() -> bool:
-        with session_scope(app[ENGINE]) as session:
+        with session_scope(app[HANDOFF].engine) as session:
             return store.get_customer_offer(session, customer_id) is not None
 
     return await asyncio.to_thread(lookup)
@@ -68,8 +69,8 @@ async def _ask_bot(
 ) -> BotTurn:
     try:
         if text is None:
-            return await app[RASA].start(conversation_id, customer_id or "", channel)
-        return await app[RASA].send(conversation_id, text)
+            return await app[CHAT].bot.start(conversation_id, customer_id or "", channel)
+        return await app[CHAT].bot.send(conversation_id, text)
     except RasaUnavailable as exc:
         log.error("chat.rasa.unavailable", extra={"conversation_id": conversation_id})
         raise ChatError(503, "the assistant is unavailable, please try again shortly") from exc
@@ -91,14 +92,14 @@ def _error(exc: ChatError) -> web.Response:
 
 def _customer_of(request: web.Request, body: dict[str, Any]) -> str:
     try:
-        return verify(body.get("token", ""), request.app[SETTINGS].secret_key)
+        return verify(body.get("token", ""), request.app[CHAT].secret_key)
     except TokenError as exc:
         raise ChatError(401, str(exc)) from exc
 
 
 async def _owned_by(app: web.Application, conversation_id: str, customer_id: str) -> bool:
     def check() -> bool:
-        with session_scope(app[ENGINE]) as session:
+        with session_scope(app[HANDOFF].engine) as session:
             conversation = session.get(Conversation, conversation_id)
             return conversation is not None and conversation.customer_id == customer_id
 

@@ -1,22 +1,26 @@
-"""``offercall chat``: talk to the bot in the terminal, or replay a script of customer turns.
+"""``offercall chat`` and ``chat-link``: talk to the bot in the terminal, or replay a script of
+customer turns; print a customer's signed in-app chat link.
 
 The conversation starts as if an outbound call had just connected: the bot speaks first.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
 
 from bot.client import BotTurn, RasaClient
-from offercall.settings import Settings
+from core.settings import Settings
+from offercall.cli.common import customer_exists
 
 OUTCOME_BY_DIRECTIVE = {"transfer": "transferred"}
 
@@ -109,3 +113,52 @@ def _prompt() -> str | None:
 def print_json_summary(record: ChatRecord, out: TextIO = sys.stdout) -> None:
     """The final machine-readable line."""
     print(json.dumps(record.summary(), ensure_ascii=False), file=out)
+
+
+def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from offercall.processes import ServiceError, Supervisor
+
+    if not customer_exists(settings, args.customer):
+        print(f"error: unknown customer {args.customer!r} (load a whitelist with "
+              "`offercall seed FILE`)", file=sys.stderr)
+        return 2
+    utterances = None
+    if args.script:
+        utterances = script_lines(Path(args.script).read_text(encoding="utf-8").splitlines())
+    supervisor = Supervisor(settings)
+    try:
+        supervisor.ensure(["actions", "rasa"], echo=not args.json)
+        record = asyncio.run(run_chat(settings, args.customer, utterances, args.channel))
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        supervisor.stop()
+    if args.json:
+        print_json_summary(record)
+    return 0
+
+
+def cmd_chat_link(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.tokens import issue
+
+    if not customer_exists(settings, args.customer):
+        print(f"error: unknown customer {args.customer!r}", file=sys.stderr)
+        return 2
+    token = issue(args.customer, settings.secret_key, ttl_s=args.hours * 3600)
+    print(f"http://{settings.web_host}:{settings.web_port}/chat?t={token}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Registers the chat commands."""
+    link = sub.add_parser("chat-link", help="print a signed in-app chat link for a customer")
+    link.add_argument("--customer", required=True)
+    link.add_argument("--hours", type=float, default=24.0, help="how long the link works")
+    link.set_defaults(func=cmd_chat_link)
+    chat = sub.add_parser("chat", help="chat with the bot as a customer")
+    chat.add_argument("--customer", required=True)
+    chat.add_argument("--script", help="a file with one customer utterance per line")
+    chat.add_argument("--json", action="store_true", help="end with a JSON summary line")
+    chat.add_argument("--channel", choices=["chat", "voice"], default="chat")
+    chat.set_defaults(func=cmd_chat)

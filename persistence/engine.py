@@ -1,10 +1,10 @@
-"""The database engine and transactions. SQLite is the embedded default; PostgreSQL via DATABASE_URL."""
+"""The database engine and transactions. SQLite is the embedded default; PostgreSQL via
+DATABASE_URL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +12,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(timezone.utc)
+from core.settings import Settings
+from persistence.migrator import check_schema
 
 
 def make_engine(url: str) -> Engine:
@@ -51,3 +49,17 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def open_database(settings: Settings) -> Engine:
+    """The engine of ``settings.database_url``, once its schema is known to be the one this code
+    needs (:class:`persistence.errors.SchemaOutOfDate` otherwise: run ``offercall migrate``).
+
+    Processes open the database with this; only set-up and deployment migrate it."""
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    return engine

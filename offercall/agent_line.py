@@ -19,7 +19,6 @@ from handoff.feed import Item
 from handoff.service import HandoffService
 from voice.events import AgentDone, AgentJoined, AgentSaid, CallbackPromised, LineEvent
 
-
 CUSTOMER_HUNG_UP = "客户已挂断电话。"
 
 

@@ -27,13 +27,13 @@ from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
 from bot.client import BotTurn, RasaUnavailable
+from chat.config import CHAT
+from chat.tokens import TokenError, verify
 from handoff import messages, routing, tickets
 from handoff.api import HANDOFF
 from handoff.feed import Item
-from offercall import store
-from offercall.schema import Conversation
-from offercall.web.customer_token import TokenError, verify
-from offercall.web.keys import RASA, SETTINGS
+from persistence import store
+from persistence.schema import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,8 @@ class _WidgetSocket:
 
     # ------------------------------------------------------------ frames
     async def hello(self, frame: dict[str, Any]) -> None:
-        settings = self.app[SETTINGS]
         try:
-            customer_id = verify(frame.get("token", ""), settings.secret_key)
+            customer_id = verify(frame.get("token", ""), self.app[CHAT].secret_key)
         except TokenError as exc:
             raise WidgetError(401, str(exc)) from exc
         wanted, after = frame.get("conversation_id"), frame.get("after", 0)
@@ -151,7 +150,7 @@ class _WidgetSocket:
         if not await self.service.run(known):
             raise WidgetError(404, "this customer is not known")
         try:
-            turn = await self.app[RASA].start(conversation_id, customer_id, "chat")
+            turn = await self.app[CHAT].bot.start(conversation_id, customer_id, "chat")
         except RasaUnavailable as exc:
             raise WidgetError(503, UNAVAILABLE) from exc
         await self._store_bot_turn(conversation_id, turn)
@@ -183,7 +182,7 @@ class _WidgetSocket:
         await self.ws.send_json({"type": "ack", "client_id": client_id, "id": saved.id})
         if new and state == "bot":
             try:
-                turn = await self.app[RASA].send(conversation_id, saved.text)
+                turn = await self.app[CHAT].bot.send(conversation_id, saved.text)
             except RasaUnavailable:
                 log.error("widget.rasa.unavailable", extra={"conversation_id": conversation_id})
                 turn = BotTurn([UNAVAILABLE], [])

@@ -1,9 +1,7 @@
-"""``offercall campaign …`` and ``offercall report``: campaigns from a terminal.
-
-This is where the campaign side is wired to the voice layer, the bot and the handoff queue:
-the dialer places calls through the simulated phone network, each call runs through the
-voice session with the campaign's script variant, and transfers wait in the agent queue.
+"""Running campaigns: the dialer wired to the voice layer, the bot and the handoff queue, with
+live progress; the demo campaign; status and reports.
 """
+
 
 from __future__ import annotations
 
@@ -22,10 +20,9 @@ from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
 from bot.actions import texts
-from offercall.db import make_engine, session_scope, utcnow
-from offercall.migrations import migrate
-from offercall.schema import Customer
-from offercall.settings import Settings
+from core.clock import utcnow
+from core.settings import Settings
+from offercall.sip_calls import SipCalls, customer_phone
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
 from outbound import campaigns
 from outbound.campaigns import TRANSPORTS
@@ -34,7 +31,8 @@ from outbound.report import CampaignSummary, write_report
 from outbound.report_data import attempt_facts
 from outbound.simulated_network import Personas, SimulatedNetwork, load_personas
 from outbound.whitelist import ImportReport, import_whitelist_file
-from offercall.sip_calls import SipCalls, customer_phone
+from persistence.engine import open_database, session_scope
+from persistence.schema import Customer
 from voice.audio import MULAW_8K
 from voice.transports.sip import SipConfig, SipStack, TrunkConfig
 
@@ -51,10 +49,8 @@ DEMO_CONFIG = {
 
 
 def open_engine(settings: Settings) -> Engine:
-    """The database, migrated."""
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    return engine
+    """The database (its schema checked: ``offercall migrate`` makes it)."""
+    return open_database(settings)
 
 
 # ------------------------------------------------------------------ import / create
@@ -165,9 +161,9 @@ async def run_campaign(
     transfers in the console (or as ``simulated_agents``). A ``sip`` campaign dials the
     customers' phones through the SIP trunk of ``OFFERCALL_SIP_*`` (or ``sip_stack`` and
     ``sip_trunk``) and transfers interested customers to the agents' SIP queue."""
-    from handoff.line import HandoffLine
     from handoff.service import HandoffService
-    from offercall.web.app import sla_policy
+    from handoff.sla import SlaPolicy
+    from offercall.agent_line import HandoffLine
     from outbound.simulated_agents import AgentBehaviour, simulated_agent
 
     engine = open_engine(settings)
@@ -184,7 +180,7 @@ async def run_campaign(
         sip_stack = sip_stack or SipStack(SipConfig.from_environ())
         await sip_stack.start()
     await runtime.warm(MULAW_8K)
-    service = HandoffService(engine, sla_policy(settings))
+    service = HandoffService(engine, SlaPolicy.from_settings(settings))
     await service.start()
     stop_agents = asyncio.Event()
     agent_tasks = [asyncio.create_task(simulated_agent(service, name, AgentBehaviour(), stop_agents))
@@ -215,7 +211,7 @@ async def run_campaign(
                 max_lines: int | None = sip_stack.max_calls
             else:
                 assert personas is not None
-                place = SimulatedNetwork(runtime, call, personas, speed=campaign.config.speed,
+                place = SimulatedNetwork(runtime.speaker, call, personas, speed=campaign.config.speed,
                                          dial_log=dial_log).place
                 lines_in_use, max_lines = None, None
             dialer = Dialer(engine, campaign_id, place, dialer_id=dialer_id,

@@ -1,5 +1,5 @@
 """The ``offercall campaign …`` and ``offercall report`` commands (argument parsing and exit
-codes; the work is in :mod:`offercall.campaign_cli`, imported only when a command runs)."""
+codes; the work is in :mod:`offercall.campaign_runner`, imported only when a command runs)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from offercall.settings import Settings
+from core.settings import Settings
 from outbound.campaigns import TRANSPORTS
 
 
@@ -18,7 +18,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
-    from offercall.campaign_cli import import_into, open_engine
+    from offercall.campaign_runner import import_into, open_engine
     from outbound import campaigns
     from outbound.whitelist import WhitelistFormatError
 
@@ -37,7 +37,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
-    from offercall.campaign_cli import all_customer_ids, create, open_engine, parse_settings
+    from offercall.campaign_runner import all_customer_ids, create, open_engine, parse_settings
     from outbound import campaigns
 
     engine = open_engine(settings)
@@ -60,10 +60,10 @@ def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from offercall.campaign_cli import open_engine, run_campaign, status_text
+    from offercall.campaign_runner import open_engine, run_campaign, status_text
+    from offercall.processes import ServiceError, Supervisor
     from outbound import campaigns
     from outbound.simulated_network import Personas, load_personas
-    from offercall.processes import ServiceError, Supervisor
 
     supervisor = Supervisor(settings)
     try:
@@ -86,9 +86,10 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_pause(settings: Settings, args: argparse.Namespace) -> int:
-    from offercall.campaign_cli import open_engine
-    from offercall.db import session_scope, utcnow
+    from core.clock import utcnow
+    from offercall.campaign_runner import open_engine
     from outbound import campaigns
+    from persistence.engine import session_scope
 
     engine = open_engine(settings)
     try:
@@ -101,7 +102,7 @@ def cmd_pause(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    from offercall.campaign_cli import open_engine, status_text
+    from offercall.campaign_runner import open_engine, status_text
     from outbound import campaigns
 
     try:
@@ -112,7 +113,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
-    from offercall.campaign_cli import open_engine, report_dir, write_campaign_report
+    from offercall.campaign_runner import open_engine, report_dir, write_campaign_report
     from outbound import campaigns
 
     out_dir = Path(args.out) if args.out else report_dir(settings, args.campaign)
@@ -126,10 +127,10 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from offercall.campaign_cli import run_demo
-    from outbound import campaigns
+    from offercall.campaign_runner import run_demo
     from offercall.processes import ServiceError, Supervisor
     from offercall.training import train
+    from outbound import campaigns
 
     train(settings)
     supervisor = Supervisor(settings)

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from offercall.db import utcnow
-from offercall.schema import (
+from core.clock import utcnow
+from persistence.schema import (
     OUTCOMES,
     Call,
     Callback,

@@ -1,0 +1,153 @@
+"""offercall's vocabulary: how conversations, calls and tickets end up, spelled once.
+
+Each is a ``str`` enum, so a member *is* its string: it compares equal to it, goes into JSON
+and SQL as it, and prints as it. The schema stores the values; the decision modules (retry,
+funnel, routing) and the channels use the members.
+
+How the three outcome vocabularies relate::
+
+    ConversationOutcome  what the bot decided (its ``hangup`` directive, the conversation row)
+        ⊂ CallOutcome    how a phone call ended: the conversation's outcome, or what happened
+                         on the line (hung up, voicemail, busy, the network failed …)
+        → DialOutcome    what a campaign schedules by (``DIAL_OUTCOME_OF_CALL``): retry, stop,
+                         or hand over to the agents
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from types import MappingProxyType
+
+
+class StrEnum(str, Enum):
+    """A string enum whose members print as their values (Python 3.10 has no ``enum.StrEnum``)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ConversationOutcome(StrEnum):
+    """What the bot decided a conversation came to (chat or call)."""
+
+    TRANSFERRED = "transferred"
+    CALLBACK = "callback"
+    NOT_INTERESTED = "not_interested"
+    OPT_OUT = "opt_out"
+    WRONG_PERSON = "wrong_person"
+    ALREADY_HAS_LOAN = "already_has_loan"
+    NO_RESPONSE = "no_response"
+    ENDED = "ended"
+
+
+class CallOutcome(StrEnum):
+    """How a phone call ended."""
+
+    # the conversation's outcome, decided by the bot
+    TRANSFERRED = "transferred"
+    CALLBACK = "callback"
+    NOT_INTERESTED = "not_interested"
+    OPT_OUT = "opt_out"
+    WRONG_PERSON = "wrong_person"
+    ALREADY_HAS_LOAN = "already_has_loan"
+    NO_RESPONSE = "no_response"
+    ENDED = "ended"
+    # what happened on the line
+    HUNG_UP = "hung_up"
+    """The customer hung up before the bot ended the call."""
+    MAX_DURATION = "max_duration"
+    VOICEMAIL = "voicemail"
+    ERROR = "error"
+    """The bot or the call failed; the customer heard an apology where possible."""
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    DECLINED = "declined"
+    """The customer rejected the call (SIP 603)."""
+    UNREACHABLE = "unreachable"
+    """The trunk or the carrier failed (SIP 5xx, no response)."""
+    INVALID_NUMBER = "invalid_number"
+    """No such number (SIP 404 and kin)."""
+    FAILED = "failed"
+    """The network refused us (our credentials, an unacceptable offer)."""
+
+
+class DialOutcome(StrEnum):
+    """What a campaign attempt came to, as the dialer schedules it and the funnel counts it."""
+
+    TRANSFERRED = "transferred"
+    CALLBACK = "callback"
+    NOT_INTERESTED = "not_interested"
+    OPT_OUT = "opt_out"
+    WRONG_PERSON = "wrong_person"
+    ALREADY_HAS_LOAN = "already_has_loan"
+    NO_RESPONSE = "no_response"
+    ENDED = "ended"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    DECLINED = "declined"
+    UNREACHABLE = "unreachable"
+    INVALID_NUMBER = "invalid_number"
+    VOICEMAIL = "voicemail"
+    DROPPED = "dropped"
+    """The call was cut off before the conversation ended (or its dialer died)."""
+    FAILED = "failed"
+    DO_NOT_CONTACT = "do_not_contact"
+    """The customer was on the do-not-contact list when the call connected."""
+
+
+DIAL_OUTCOME_OF_CALL: MappingProxyType[CallOutcome, DialOutcome] = MappingProxyType({
+    **{CallOutcome(o.value): DialOutcome(o.value) for o in ConversationOutcome},
+    CallOutcome.NO_ANSWER: DialOutcome.NO_ANSWER,
+    CallOutcome.BUSY: DialOutcome.BUSY,
+    CallOutcome.DECLINED: DialOutcome.DECLINED,
+    CallOutcome.UNREACHABLE: DialOutcome.UNREACHABLE,
+    CallOutcome.INVALID_NUMBER: DialOutcome.INVALID_NUMBER,
+    CallOutcome.VOICEMAIL: DialOutcome.VOICEMAIL,
+    CallOutcome.HUNG_UP: DialOutcome.DROPPED,
+    CallOutcome.MAX_DURATION: DialOutcome.ENDED,
+    CallOutcome.ERROR: DialOutcome.FAILED,
+    CallOutcome.FAILED: DialOutcome.FAILED,
+})
+"""How each way a call can end counts for its campaign."""
+
+
+class EndedBy(StrEnum):
+    """Who or what ended a call."""
+
+    BOT = "bot"
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    TIMEOUT = "timeout"
+    """The maximum call duration."""
+    ERROR = "error"
+    NETWORK = "network"
+    """The call never connected (no answer, busy, refused)."""
+
+
+class AgentOutcome(StrEnum):
+    """How an agent closed a ticket."""
+
+    APPLIED = "applied"
+    FOLLOW_UP = "follow_up"
+    NOT_QUALIFIED = "not_qualified"
+    OTHER = "other"
+
+
+class TicketStatus(StrEnum):
+    """Where a handoff ticket is in its life (see ``handoff.routing.TRANSITIONS``)."""
+
+    QUEUED = "queued"
+    OFFERED = "offered"
+    CLAIMED = "claimed"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+    ABANDONED = "abandoned"
+    REROUTED = "rerouted"
+
+
+class Channel(StrEnum):
+    """How a customer talks to offercall."""
+
+    VOICE = "voice"
+    """A phone call."""
+    CHAT = "chat"
+    """The in-app chat."""

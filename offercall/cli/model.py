@@ -1,0 +1,46 @@
+"""``offercall train`` and ``nlu-report``: the Rasa model and how well its NLU does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.settings import Settings
+
+
+def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
+    from offercall.training import TrainingError, train
+
+    try:
+        print(f"model: {train(settings)}")
+    except TrainingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_nlu_report(settings: Settings, _: argparse.Namespace) -> int:
+    from offercall.nlu_eval import (
+        REPORT_PATH,
+        EvaluationError,
+        render_markdown,
+        run_rasa_test_nlu,
+        summarise,
+    )
+    from offercall.training import train
+
+    try:
+        report_dir = run_rasa_test_nlu(train(settings), settings.var_dir / "nlu_eval")
+    except EvaluationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    REPORT_PATH.write_text(render_markdown(summarise(report_dir), "offercall nlu-report"))
+    print(REPORT_PATH.read_text())
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Registers the model commands."""
+    sub.add_parser("train", help="train the Rasa model (skipped when unchanged)").set_defaults(func=cmd_train)
+    sub.add_parser("nlu-report", help="evaluate the NLU on the held-out split into docs/nlu_report.md"
+                   ).set_defaults(func=cmd_nlu_report)

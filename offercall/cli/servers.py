@@ -1,0 +1,57 @@
+"""``offercall serve`` and ``run``: the web server alone, or every server with a terminal chat."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from core.settings import Settings
+
+
+def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from offercall.web.app import init_app
+
+    web.run_app(init_app(settings), host=settings.web_host, port=settings.web_port)
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from chat.tokens import issue
+    from offercall.cli.chat import run_chat
+    from offercall.processes import ServiceError, Supervisor
+    from offercall.training import train
+
+    train(settings)
+    supervisor = Supervisor(settings)
+    try:
+        supervisor.ensure()
+        base = f"http://{settings.web_host}:{settings.web_port}"
+        chat_url = f"{base}/chat?t={issue(args.customer, settings.secret_key)}"
+        print(f"\noffercall is running.\n  Customer chat ({args.customer}): {chat_url}\n"
+              f"  Agent console: {base}/console  (sample logins: data/agents_sample.csv)\n")
+        if args.no_chat:
+            print("Ctrl-C stops all servers.")
+            supervisor.wait()
+        else:
+            print(f"Terminal chat with customer {args.customer} (Ctrl-D ends it and stops the servers):\n")
+            asyncio.run(run_chat(settings, args.customer, None, "chat"))
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        supervisor.stop()
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Registers the server commands."""
+    sub.add_parser("serve", help="run the web server (chat, console, media streams)").set_defaults(func=cmd_serve)
+    run = sub.add_parser("run", help="train, start all servers and open a chat")
+    run.add_argument("--customer", default="C0001")
+    run.add_argument("--no-chat", action="store_true", help="only serve; no terminal chat")
+    run.set_defaults(func=cmd_run)
