@@ -11,13 +11,13 @@ from typing import Any, TextIO
 
 from core.settings import Settings
 from offercall.cli.common import customer_exists
-from voice.asr import load_model, transcribe
-from voice.audio import read_wav
-from voice.repair import repair
 
 
 def transcribe_file(settings: Settings, path: Path) -> str:
     """The Vosk text of a WAV file, spaces between Chinese words removed."""
+    from voice.asr import load_model, transcribe
+    from voice.audio import read_wav
+
     audio = read_wav(path)
     return transcribe(load_model(settings.vosk_model_path), audio.pcm, audio.sample_rate).text
 
@@ -30,6 +30,10 @@ async def understand_files(settings: Settings, paths: list[Path], out: TextIO = 
     """
     from rasa.core.agent import Agent
     from rasa.model import get_latest_model
+
+    from voice.asr import load_model, transcribe
+    from voice.audio import read_wav
+    from voice.repair import repair
 
     model_path = get_latest_model(str(settings.models_dir))
     if model_path is None:
