@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot.actions import texts
 from bot.client import ActionFailed, BotTurn, Directive
 from core.clock import utcnow
+from core.vocabulary import ConversationOutcome
 from persistence import handoffs, store
 from persistence.engine import session_scope
 from persistence.schema import Conversation
@@ -51,6 +52,10 @@ CALLBACK_TASK = "我们的客户经理会再联系您，先不打扰您了，再
 OPT_OUT_TASK = "您的要求已经记下，会有专人为您处理。打扰您了，再见！"
 REMEMBERED = 10_000
 """Conversations whose customer this process remembers from their opening."""
+
+
+def _hangup(outcome: ConversationOutcome, **extra: str) -> Directive:
+    return Directive("hangup", {"outcome": str(outcome), **extra})
 
 
 def request_of(actions: list[str]) -> str | None:
@@ -136,19 +141,20 @@ class FailSafeBot:
         if party.customer_id is None:  # no key to write down: a person must do it
             self._ticket(session, party, conversation_id, text, self._callback_task(),
                          reason="opt_out_request")
-            store.record_outcome(session, conversation_id, "opt_out", text)
-            return BotTurn([SORRY + OPT_OUT_TASK], [Directive("hangup", {"outcome": "opt_out"})])
+            store.record_outcome(session, conversation_id, ConversationOutcome.OPT_OUT, text)
+            return BotTurn([SORRY + OPT_OUT_TASK], [_hangup(ConversationOutcome.OPT_OUT)])
         found = store.get_customer_offer(session, party.customer_id)
         store.add_do_not_contact(
             session, customer_id=party.customer_id, phone=found.phone if found else None,
             utterance=text, conversation_id=conversation_id, source="failsafe",
         )
-        store.record_outcome(session, conversation_id, "opt_out", text)
-        return BotTurn([texts.opt_out_confirmation()], [Directive("hangup", {"outcome": "opt_out"})])
+        store.record_outcome(session, conversation_id, ConversationOutcome.OPT_OUT, text)
+        return BotTurn([texts.opt_out_confirmation()], [_hangup(ConversationOutcome.OPT_OUT)])
 
     def _handoff(self, session: Session, party: _Party, conversation_id: str, text: str) -> BotTurn:
         handoff_id = self._ticket(session, party, conversation_id, text)
-        store.record_outcome(session, conversation_id, "transferred", "customer_requested")
+        store.record_outcome(session, conversation_id, ConversationOutcome.TRANSFERRED,
+                             "customer_requested")
         return BotTurn(
             [SORRY + texts.transfer_notice(party.channel)],
             [Directive("transfer", {"handoff_id": handoff_id, "reason": "customer_requested"})],
@@ -160,14 +166,14 @@ class FailSafeBot:
         if due_at is not None:
             store.book_callback(session, conversation_id=conversation_id,
                                 customer_id=party.customer_id, due_at=due_at, requested_text=text)
-            store.record_outcome(session, conversation_id, "callback", text)
+            store.record_outcome(session, conversation_id, ConversationOutcome.CALLBACK, text)
             return BotTurn(
                 [texts.callback_confirmation(say_time(due_at, local_now))],
-                [Directive("hangup", {"outcome": "callback", "callback_at": due_at.isoformat()})],
+                [_hangup(ConversationOutcome.CALLBACK, callback_at=due_at.isoformat())],
             )
         self._ticket(session, party, conversation_id, text, self._callback_task())
-        store.record_outcome(session, conversation_id, "callback", text)
-        return BotTurn([SORRY + CALLBACK_TASK], [Directive("hangup", {"outcome": "callback"})])
+        store.record_outcome(session, conversation_id, ConversationOutcome.CALLBACK, text)
+        return BotTurn([SORRY + CALLBACK_TASK], [_hangup(ConversationOutcome.CALLBACK)])
 
     def _callback_task(self) -> tuple[datetime, datetime]:
         """When a callback task promises to call, and by when an agent must claim it."""

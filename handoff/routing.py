@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-CHANNELS = ("voice", "chat")  # a live phone call, or an in-app chat
+from core.vocabulary import Channel, TicketStatus
+
+CHANNELS = tuple(Channel)  # a live phone call, or an in-app chat
 KINDS = ("live", "callback")  # a customer waiting now, or a callback task for later
 TIERS = ("branch", "pool")  # offered to the nearest branch's agents, or to everyone
 ROLES = ("agent", "supervisor")
-STATUSES = ("queued", "offered", "claimed", "connected", "closed", "abandoned", "rerouted")
-CLAIMABLE = frozenset({"queued", "offered", "rerouted"})
-OPEN = CLAIMABLE | {"claimed", "connected"}
+STATUSES = tuple(TicketStatus)
+CLAIMABLE = frozenset({TicketStatus.QUEUED, TicketStatus.OFFERED, TicketStatus.REROUTED})
+OPEN = CLAIMABLE | {TicketStatus.CLAIMED, TicketStatus.CONNECTED}
 
 TRANSITIONS: Mapping[str, frozenset[str]] = MappingProxyType({
     # connected straight from waiting: the phone call was put through to the agents over SIP

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from core.vocabulary import AgentOutcome
 from handoff import routing, sla
 from handoff.agents import AgentAccount, all_accounts
 from persistence.handoffs import log_event
@@ -32,7 +33,7 @@ from persistence.schema import (
     Offer,
 )
 
-AGENT_OUTCOMES = ("applied", "follow_up", "not_qualified", "other")
+AGENT_OUTCOMES = tuple(AgentOutcome)
 
 
 class TicketError(Exception):

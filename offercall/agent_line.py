@@ -1,4 +1,4 @@
-"""A phone call's link to its handoff ticket (the voice session's ``AgentLine``).
+"""A phone call's link to its handoff ticket (``voice.agent_bridge.AgentLine`` on the queue).
 
 While the customer waits, the ticket's events decide what happens: a claim bridges the
 agent in, a callback promise ends the wait, a close ends the call. Once bridged, what the
@@ -23,7 +23,8 @@ CUSTOMER_HUNG_UP = "客户已挂断电话。"
 
 
 class HandoffLine:
-    """Implements ``voice.session.AgentLine`` on the handoff queue."""
+    """Implements ``voice.agent_bridge.AgentLine`` on the handoff queue. It lives in the
+    composition root because it joins two packages that know nothing of each other."""
 
     def __init__(self, service: HandoffService) -> None:
         self.service = service

@@ -12,8 +12,8 @@ import aiohttp
 from core.settings import Settings
 from offercall.voice_calls import VoiceRuntime, run_call
 from persistence.engine import open_database
+from voice.agent_bridge import AgentLine
 from voice.events import CallResult, TranscriptEntry
-from voice.session import AgentLine
 from voice.transports.simulated import ScriptTurn, SimulatedCustomer, prepare_turns
 
 

@@ -20,18 +20,12 @@ from handoff.sla import SlaPolicy, callback_promise
 from offercall.bots import connect_bot
 from persistence import store
 from persistence.engine import session_scope
+from voice.agent_bridge import AgentLine
 from voice.asr import load_model
 from voice.audio import AudioFormat
 from voice.events import CallResult, TranscriptEntry
 from voice.recording import CallRecorder
-from voice.session import (
-    HOLD_TEXT,
-    MAX_DURATION_TEXT,
-    SORRY_TEXT,
-    AgentLine,
-    CallSession,
-    SessionConfig,
-)
+from voice.session import HOLD_TEXT, MAX_DURATION_TEXT, SORRY_TEXT, CallSession, SessionConfig
 from voice.transports.base import Transport
 from voice.tts import PhraseCache, Speaker, make_engine
 from voice.turns import TurnConfig

@@ -9,38 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.vocabulary import DIAL_OUTCOME_OF_CALL, CallOutcome, DialOutcome, EndedBy
 from voice.events import CallResult, TranscriptEntry
 
-# How a call's ending maps to what the dialer does next (see outbound.retry).
-_DIAL_OUTCOMES = {
-    "transferred": "transferred",
-    "callback": "callback",
-    "not_interested": "not_interested",
-    "opt_out": "opt_out",
-    "wrong_person": "wrong_person",
-    "already_has_loan": "already_has_loan",
-    "ended": "ended",
-    "no_response": "no_response",
-    "no_answer": "no_answer",
-    "busy": "busy",
-    "declined": "declined",  # SIP 603: the customer rejected the call
-    "unreachable": "unreachable",  # the trunk or carrier failed
-    "invalid_number": "invalid_number",  # SIP 404 and kin: no such number
-    "voicemail": "voicemail",
-    "hung_up": "dropped",
-    "max_duration": "ended",
-    "error": "failed",
-}
 
-
-def dial_outcome(result: CallResult) -> str:
+def dial_outcome(result: CallResult) -> DialOutcome:
     """The outcome the campaign schedules by. A callback promised because no agent was free
     belongs to the agents' callback queue, not the dialer: it counts as transferred."""
-    if result.outcome == "callback" and result.handoff_id is not None:
-        return "transferred"
-    if result.outcome == "ended" and any(d.get("reason") == "do_not_contact" for d in result.directives):
-        return "do_not_contact"
-    return _DIAL_OUTCOMES.get(result.outcome, "failed")
+    if result.outcome == CallOutcome.CALLBACK and result.handoff_id is not None:
+        return DialOutcome.TRANSFERRED
+    if result.outcome == CallOutcome.ENDED and any(
+            d.get("reason") == "do_not_contact" for d in result.directives):
+        return DialOutcome.DO_NOT_CONTACT
+    try:
+        return DIAL_OUTCOME_OF_CALL[CallOutcome(result.outcome)]
+    except ValueError:  # not a way a call ends: count it as failed, to be retried
+        return DialOutcome.FAILED
 
 
 def _prompt(transcript: list[TranscriptEntry], name: str) -> TranscriptEntry | None:
@@ -64,12 +48,12 @@ def funnel_facts(result: CallResult) -> dict[str, Any]:
     interested = transfer is not None or any(
         e.speaker == "customer" and e.intent == "request_handoff" for e in transcript)
     return {
-        "answered": result.outcome not in ("no_answer", "busy"),
-        "voicemail": result.outcome == "voicemail",
+        "answered": result.outcome not in (CallOutcome.NO_ANSWER, CallOutcome.BUSY),
+        "voicemail": result.outcome == CallOutcome.VOICEMAIL,
         "right_person": disclosure is not None,
         "disclosure_played": bool(disclosure and disclosure.completed),
         "offer_heard": offer_heard,
-        "hung_up_mid_offer": _started(offer) and not offer_heard and result.ended_by == "customer",
+        "hung_up_mid_offer": _started(offer) and not offer_heard and result.ended_by == EndedBy.CUSTOMER,
         "interested": interested,
         "transferred": transfer is not None and result.handoff_id is not None,
         "ended_by": result.ended_by,

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from core.clock import utcnow
+from core.vocabulary import DialOutcome
 from handoff import routing
 from handoff.agents import all_accounts
 from outbound import campaigns
@@ -65,7 +66,8 @@ class DialerStatus:
     recovered: int = 0
 
 
-NOT_ANSWERED = frozenset({"no_answer", "busy", "declined", "unreachable", "invalid_number"})
+NOT_ANSWERED = frozenset({DialOutcome.NO_ANSWER, DialOutcome.BUSY, DialOutcome.DECLINED,
+                          DialOutcome.UNREACHABLE, DialOutcome.INVALID_NUMBER})
 
 
 class Dialer:
@@ -174,7 +176,7 @@ class Dialer:
             )
         except Exception as exc:  # the call failed to run: record it, retry later
             log.exception("dialer.call_failed", extra={"call_id": job.call_id})
-            done = campaigns.AttemptOutcome(outcome="failed", facts={"error": str(exc)[:500]})
+            done = campaigns.AttemptOutcome(outcome=DialOutcome.FAILED, facts={"error": str(exc)[:500]})
         try:
             kept = await self._db(lambda s: campaigns.finish_attempt(
                 s, job.attempt_id, self.dialer_id, done, self.clock()))

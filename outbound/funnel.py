@@ -18,16 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.vocabulary import AgentOutcome, DialOutcome
+
 STAGES = (
     "dialed", "answered", "right_person", "disclosure_played", "offer_heard", "interested",
     "transferred", "agent_connected", "applied",
 )
-OUTCOMES = (
-    "transferred", "callback", "not_interested", "opt_out", "wrong_person", "already_has_loan",
-    "no_response", "ended", "no_answer", "busy", "voicemail", "dropped", "failed",
-    "do_not_contact", "declined", "unreachable", "invalid_number",
-)
-AGENT_OUTCOMES = ("applied", "follow_up", "not_qualified", "other")
+OUTCOMES = tuple(DialOutcome)
+AGENT_OUTCOMES = tuple(AgentOutcome)
 DROP_OFF_REASONS = (
     "not_interested", "already_has_loan", "opt_out", "busy_callback", "wrong_person",
     "voicemail", "no_answer", "hung_up_mid_offer", "other",

@@ -13,15 +13,19 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-RETRYABLE: frozenset[str] = frozenset(
-    {"no_answer", "busy", "declined", "dropped", "voicemail", "failed", "unreachable", "no_response"}
-)
-FINAL: frozenset[str] = frozenset(
-    {"transferred", "not_interested", "opt_out", "wrong_person", "already_has_loan", "ended",
-     "do_not_contact", "invalid_number"}
-)
-CALLBACK = "callback"
-OUTCOMES: frozenset[str] = RETRYABLE | FINAL | {CALLBACK}
+from core.vocabulary import DialOutcome
+
+RETRYABLE: frozenset[DialOutcome] = frozenset({
+    DialOutcome.NO_ANSWER, DialOutcome.BUSY, DialOutcome.DECLINED, DialOutcome.DROPPED,
+    DialOutcome.VOICEMAIL, DialOutcome.FAILED, DialOutcome.UNREACHABLE, DialOutcome.NO_RESPONSE,
+})
+FINAL: frozenset[DialOutcome] = frozenset({
+    DialOutcome.TRANSFERRED, DialOutcome.NOT_INTERESTED, DialOutcome.OPT_OUT,
+    DialOutcome.WRONG_PERSON, DialOutcome.ALREADY_HAS_LOAN, DialOutcome.ENDED,
+    DialOutcome.DO_NOT_CONTACT, DialOutcome.INVALID_NUMBER,
+})
+CALLBACK = DialOutcome.CALLBACK
+OUTCOMES: frozenset[DialOutcome] = frozenset(DialOutcome)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Index,
@@ -24,7 +25,26 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declarative_base
 
+from core.vocabulary import (
+    AgentOutcome,
+    CallOutcome,
+    Channel,
+    ConversationOutcome,
+    DialOutcome,
+    EndedBy,
+    StrEnum,
+    TicketStatus,
+)
+
 Base = declarative_base()
+
+
+def vocabulary(words: type[StrEnum], length: int) -> Enum:
+    """A column of one of ``core.vocabulary``'s words: stored as its value in a VARCHAR
+    (no database enum type, no CHECK), read back as the member; anything else is refused."""
+    return Enum(words, native_enum=False, create_constraint=False, length=length,
+                values_callable=lambda members: [member.value for member in members],
+                validate_strings=True)
 
 
 class UTCDateTime(TypeDecorator):
@@ -100,19 +120,13 @@ class Offer(Base):
     created_at = Column(UTCDateTime, nullable=False)
 
 
-OUTCOMES = (
-    "transferred", "callback", "not_interested", "opt_out", "wrong_person",
-    "already_has_loan", "no_response", "ended",
-)
-
-
 class Conversation(Base):
     __tablename__ = "oc_conversations"
     id = Column(String(128), primary_key=True)
     customer_id = Column(ForeignKey("oc_customers.customer_id"), index=True)
     channel = Column(String(16), nullable=False)
     offer_id = Column(ForeignKey("oc_offers.id"))
-    outcome = Column(String(32))
+    outcome = Column(vocabulary(ConversationOutcome, 32))
     outcome_reason = Column(Text)
     started_at = Column(UTCDateTime, nullable=False)
     ended_at = Column(UTCDateTime)
@@ -154,11 +168,11 @@ class Handoff(Base):
     conversation_id = Column(String(128), nullable=False, index=True)
     customer_id = Column(String(64), index=True)
     offer_id = Column(Integer)
-    channel = Column(String(16), nullable=False)
+    channel = Column(vocabulary(Channel, 16), nullable=False)
     reason = Column(String(64), nullable=False)
     transcript = Column(JSON, nullable=False)
     intents = Column(JSON, nullable=False)
-    status = Column(String(16), nullable=False, index=True)
+    status = Column(vocabulary(TicketStatus, 16), nullable=False, index=True)
     created_at = Column(UTCDateTime, nullable=False)
     kind = Column(String(16), nullable=False, default="live", server_default="live")
     tier = Column(String(16), nullable=False, default="branch", server_default="branch")
@@ -173,7 +187,7 @@ class Handoff(Base):
     claimed_at = Column(UTCDateTime)
     connected_at = Column(UTCDateTime)
     closed_at = Column(UTCDateTime)
-    agent_outcome = Column(String(32))
+    agent_outcome = Column(vocabulary(AgentOutcome, 32))
     agent_note = Column(Text)
     updated_at = Column(UTCDateTime)
     transfer_mode = Column(String(16))
@@ -190,8 +204,8 @@ class HandoffEvent(Base):
     __tablename__ = "oc_handoff_events"
     id = Column(Integer, primary_key=True, autoincrement=True)
     handoff_id = Column(Integer, nullable=False, index=True)
-    from_status = Column(String(16))
-    to_status = Column(String(16), nullable=False)
+    from_status = Column(vocabulary(TicketStatus, 16))
+    to_status = Column(vocabulary(TicketStatus, 16), nullable=False)
     tier = Column(String(16), nullable=False)
     actor = Column(String(64), nullable=False)
     reason = Column(Text, nullable=False)
@@ -268,8 +282,8 @@ class Call(Base):
     id = Column(String(128), primary_key=True)  # also the Rasa conversation id
     customer_id = Column(String(64), nullable=False, index=True)
     transport = Column(String(32), nullable=False)
-    outcome = Column(String(32), nullable=False)
-    ended_by = Column(String(16), nullable=False)
+    outcome = Column(vocabulary(CallOutcome, 32), nullable=False)
+    ended_by = Column(vocabulary(EndedBy, 16), nullable=False)
     duration_ms = Column(Integer, nullable=False)
     handoff_id = Column(Integer)
     recording_path = Column(Text)
@@ -307,7 +321,7 @@ class CampaignTarget(Base):
     status = Column(String(16), nullable=False)  # pending | dialing | done
     attempts = Column(Integer, nullable=False)
     next_attempt_at = Column(UTCDateTime)
-    last_outcome = Column(String(32))
+    last_outcome = Column(vocabulary(DialOutcome, 32))
     final_reason = Column(Text)
     created_at = Column(UTCDateTime, nullable=False)
     updated_at = Column(UTCDateTime, nullable=False)
@@ -333,7 +347,7 @@ class CallAttempt(Base):
     offer_version = Column(Integer)
     offer_terms = Column(JSON)
     status = Column(String(16), nullable=False)  # dialing | done | interrupted
-    outcome = Column(String(32))
+    outcome = Column(vocabulary(DialOutcome, 32))
     dialer = Column(String(64), nullable=False)
     lease_until = Column(UTCDateTime, nullable=False)
     facts = Column(JSON, nullable=False)

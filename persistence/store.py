@@ -10,8 +10,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
+from core.vocabulary import ConversationOutcome
 from persistence.schema import (
-    OUTCOMES,
     Call,
     Callback,
     Conversation,
@@ -102,8 +102,9 @@ def record_outcome(
     session: Session, conversation_id: str, outcome: str, reason: str | None = None
 ) -> None:
     """Set the conversation's outcome and end time (creating the row if it is missing)."""
-    if outcome not in OUTCOMES:
-        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+    if outcome not in set(ConversationOutcome):
+        raise ValueError(
+            f"unknown outcome {outcome!r}; expected one of {', '.join(ConversationOutcome)}")
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         conversation = Conversation(id=conversation_id, channel="unknown", started_at=utcnow())

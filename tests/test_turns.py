@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from voice.turns import (
+    BargeIn,
+    MaxDurationReached,
+    SilenceTimedOut,
     SpeechDetector,
     SpeechEnded,
     SpeechStarted,
     TurnConfig,
+    TurnTaker,
     dtmf_message,
     interrupts_bot,
     is_backchannel,
@@ -77,3 +82,70 @@ def test_keys_map_to_yes_no_and_a_human():
     assert dtmf_message("2") == "/deny"
     assert dtmf_message("0") == "/request_handoff"
     assert dtmf_message("5") is None and dtmf_message("#") is None
+
+
+# --- the turn-taking state machine, frame by frame -----------------------------------------
+
+
+def run_frames(taker: TurnTaker, loudness: list[float], bot_speaking=False, start_ms=0.0):
+    """Feeds 20 ms frames; returns (media time, event) for every event."""
+    seen = []
+    for i, db in enumerate(loudness):
+        at = start_ms + i * 20
+        speaking = bot_speaking(at) if callable(bot_speaking) else bot_speaking
+        seen += [(at, event) for event in taker.frame(at, db, 20, bot_speaking=speaking)]
+    return seen
+
+
+def test_an_utterance_starts_and_ends_with_when_and_whether_the_bot_was_talking():
+    taker = TurnTaker(TurnConfig())
+    seen = run_frames(taker, [QUIET] * 5 + [LOUD] * 30 + [QUIET] * 40, bot_speaking=True)
+    kinds = [type(event).__name__ for _, event in seen]
+    assert kinds == ["SpeechStarted", "SpeechEnded"]
+    ended = seen[1][1]
+    assert (ended.started_ms, ended.at_ms, ended.over_bot) == (100, 700, True)
+
+
+def test_long_speech_over_the_bot_barges_in_once_and_short_speech_does_not():
+    config = TurnConfig(backchannel_max_ms=800)
+    long = run_frames(TurnTaker(config), [LOUD] * 80 + [QUIET] * 40, bot_speaking=True)
+    barges = [(at, e) for at, e in long if isinstance(e, BargeIn)]
+    assert len(barges) == 1 and barges[0][1].at_ms == 800  # 800 ms of speech, from 0
+    short = run_frames(TurnTaker(config), [LOUD] * 30 + [QUIET] * 40, bot_speaking=True)
+    assert not any(isinstance(e, BargeIn) for _, e in short)
+    quiet_bot = run_frames(TurnTaker(config), [LOUD] * 80 + [QUIET] * 40, bot_speaking=False)
+    assert not any(isinstance(e, BargeIn) for _, e in quiet_bot)
+
+
+def test_silence_times_out_once_after_the_bot_finished_and_speech_resets_it():
+    config = TurnConfig(silence_timeout_ms=1000)
+    taker = TurnTaker(config)
+    assert run_frames(taker, [QUIET] * 100) == [], "the bot has not asked anything yet"
+    taker.bot_finished(2000)
+    seen = run_frames(taker, [QUIET] * 150, start_ms=2000)
+    assert [(at + 20, type(e)) for at, e in seen] == [(3000, SilenceTimedOut)]
+    taker.bot_finished(5000)
+    seen = run_frames(taker, [QUIET] * 10 + [LOUD] * 10 + [QUIET] * 100, start_ms=5000)
+    assert not any(isinstance(e, SilenceTimedOut) for _, e in seen), "the customer answered"
+
+
+@pytest.mark.parametrize("interruption", ["answered", "bot_started"])
+def test_a_key_press_or_a_new_bot_turn_stops_the_silence_timer(interruption):
+    taker = TurnTaker(TurnConfig(silence_timeout_ms=1000))
+    taker.bot_finished(0)
+    getattr(taker, interruption)()
+    assert run_frames(taker, [QUIET] * 200) == []
+
+
+def test_an_answer_that_needs_no_reply_keeps_the_bot_waiting_but_not_while_it_speaks():
+    taker = TurnTaker(TurnConfig(silence_timeout_ms=1000))
+    taker.still_waiting(500, bot_speaking=True)
+    assert taker.waiting_since_ms is None
+    taker.still_waiting(500, bot_speaking=False)
+    assert [at + 20 for at, e in run_frames(taker, [QUIET] * 100, start_ms=500)] == [1500]
+
+
+def test_the_maximum_duration_is_reached_once():
+    taker = TurnTaker(TurnConfig(max_call_ms=1000))
+    seen = run_frames(taker, [QUIET] * 200)
+    assert [(at + 20, type(e)) for at, e in seen] == [(1000, MaxDurationReached)]

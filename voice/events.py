@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.vocabulary import CallOutcome, EndedBy
+
 
 @dataclass(frozen=True)
 class AudioIn:
@@ -107,15 +109,23 @@ class TranscriptEntry:
         return {k: v for k, v in asdict(self).items() if v not in (None, False)}
 
 
+@dataclass(frozen=True)
+class CallEnd:
+    """How a call ended: its outcome, who or what ended it, and the error if it failed."""
+
+    outcome: CallOutcome
+    ended_by: EndedBy
+    error: str | None = None
+
+
 @dataclass
 class CallResult:
     """How a call ended and where its record is."""
 
     call_id: str
     customer_id: str
-    outcome: str
-    ended_by: str
-    """bot | customer | timeout | error"""
+    outcome: CallOutcome
+    ended_by: EndedBy
     duration_ms: float
     transcript: list[TranscriptEntry]
     handoff_id: int | None = None

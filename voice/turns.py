@@ -1,5 +1,6 @@
 """Turn-taking decisions, pure: when the customer starts and stops speaking, when that
-interrupts the bot, and which short sounds are only backchannels (嗯, 对, 好).
+interrupts the bot, which short sounds are only backchannels (嗯, 对, 好), and, frame by frame,
+the call's turn-taking state machine (:class:`TurnTaker`).
 
 Time is media time in milliseconds (how much call audio has passed), so the same
 rules hold on a live call and on a simulated call played faster than real time.
@@ -54,6 +55,8 @@ class SpeechEnded:
 
     started_ms: float
     at_ms: float
+    over_bot: bool = False
+    """It began while the bot was speaking."""
 
     @property
     def speech_ms(self) -> float:
@@ -150,3 +153,90 @@ DTMF_MESSAGES = {"1": "/affirm", "2": "/deny", "0": "/request_handoff"}
 def dtmf_message(digit: str) -> str | None:
     """The bot message a key press stands for: 1 yes, 2 no, 0 a human agent; others mean nothing."""
     return DTMF_MESSAGES.get(digit)
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """The customer has talked over the bot for longer than a backchannel: stop the bot."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class SilenceTimedOut:
+    """The customer has said nothing for the silence timeout since the bot finished."""
+
+    at_ms: float
+
+
+@dataclass(frozen=True)
+class MaxDurationReached:
+    """The call has lasted its longest."""
+
+    at_ms: float
+
+
+TurnEvent = SpeechStarted | SpeechEnded | BargeIn | SilenceTimedOut | MaxDurationReached
+
+
+class TurnTaker:
+    """Turn-taking for one call, frame by frame: speech start and end, barge-in, silence and
+    the maximum duration. Pure: media time and loudness in, typed :data:`TurnEvent` s out.
+
+    The call tells it when the bot starts and finishes a turn (the silence timer runs only
+    while the bot waits for an answer) and when an answer needs no reply (the timer runs on).
+    """
+
+    def __init__(self, config: TurnConfig) -> None:
+        self.config = config
+        self.detector = SpeechDetector(config)
+        self.waiting_since_ms: float | None = None
+        """Since when the bot has been waiting for an answer (None: it is not waiting)."""
+        self._over_bot = False
+        self._barged = False
+        self._max_reached = False
+
+    @property
+    def speaking(self) -> bool:
+        """True while the customer is speaking."""
+        return self.detector.speaking
+
+    def frame(self, at_ms: float, loudness_db: float, frame_ms: float, bot_speaking: bool) -> list[TurnEvent]:
+        """One frame of the customer's audio at media time ``at_ms``; what it changed."""
+        events: list[TurnEvent] = []
+        change = self.detector.feed(loudness_db, at_ms, frame_ms)
+        end_ms = at_ms + frame_ms
+        if isinstance(change, SpeechStarted):
+            self._over_bot, self._barged = bot_speaking, False
+            self.waiting_since_ms = None
+            events.append(change)
+        elif isinstance(change, SpeechEnded):
+            events.append(SpeechEnded(change.started_ms, change.at_ms, over_bot=self._over_bot))
+        if (self.speaking and bot_speaking and not self._barged
+                and self.detector.speech_ms() >= self.config.backchannel_max_ms):
+            self._barged = True
+            events.append(BargeIn(end_ms))
+        if silence_timed_out(self.waiting_since_ms, end_ms, self.config):
+            self.waiting_since_ms = None
+            events.append(SilenceTimedOut(end_ms))
+        if end_ms >= self.config.max_call_ms and not self._max_reached:
+            self._max_reached = True
+            events.append(MaxDurationReached(end_ms))
+        return events
+
+    def bot_started(self) -> None:
+        """The bot began a turn: nobody waits for the customer while it speaks."""
+        self.waiting_since_ms = None
+
+    def bot_finished(self, at_ms: float) -> None:
+        """The bot finished its turn at ``at_ms`` and waits for an answer."""
+        self.waiting_since_ms = at_ms
+
+    def answered(self) -> None:
+        """The customer answered without speaking (a key press)."""
+        self.waiting_since_ms = None
+
+    def still_waiting(self, at_ms: float, bot_speaking: bool) -> None:
+        """What the customer did needs no reply (a cough, an unknown key): keep waiting."""
+        if not bot_speaking:
+            self.waiting_since_ms = at_ms

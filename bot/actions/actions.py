@@ -19,6 +19,7 @@ from rasa_sdk.types import DomainDict
 from bot.actions import history, texts
 from bot.actions.context import get_context
 from core.clock import utcnow
+from core.vocabulary import ConversationOutcome
 from core.masking import mask_text
 from persistence import handoffs, store
 from zhnorm import parse_amount, parse_callback_time, say_amount, say_time
@@ -69,7 +70,7 @@ async def _lookup(tracker: Tracker) -> store.CustomerOffer | None:
 
 
 def _hangup(dispatcher: CollectingDispatcher, outcome: str, **extra: Any) -> None:
-    dispatcher.utter_message(json_message={"directive": "hangup", "outcome": outcome, **extra})
+    dispatcher.utter_message(json_message={"directive": "hangup", "outcome": str(outcome), **extra})
 
 
 def _give_turn(dispatcher: CollectingDispatcher, tracker: Tracker, stage: str | None = None) -> None:
@@ -136,18 +137,18 @@ class ActionSessionStart(Action):
                 session, conversation_id, customer_id, channel, found.offer_id
             )
             if blocked:
-                store.record_outcome(session, conversation_id, "ended", "on do-not-contact list")
+                store.record_outcome(session, conversation_id, ConversationOutcome.ENDED, "on do-not-contact list")
             return found, blocked
 
         found, blocked = await context.in_transaction(start)
         if found is None:
             log.warning("bot.session.unknown_customer", extra={"conversation_id": conversation_id})
             dispatcher.utter_message(text=f"您好，这里是{context.voice.bank}。抱歉，暂时无法为您服务，再见。")
-            _hangup(dispatcher, "ended", reason="unknown_customer")
+            _hangup(dispatcher, ConversationOutcome.ENDED, reason="unknown_customer")
             return [SlotSet("channel", channel), SlotSet("stage", "ended")]
         if blocked:
             dispatcher.utter_message(text=f"您好，这里是{context.voice.bank}。打扰了，再见。")
-            _hangup(dispatcher, "ended", reason="do_not_contact")
+            _hangup(dispatcher, ConversationOutcome.ENDED, reason="do_not_contact")
             return [SlotSet("channel", channel), SlotSet("stage", "ended")]
         name = texts.display_name(found.masked_name, found.gender)
         dispatcher.utter_message(response="utter_opening", **texts.opening_fields(context.voice, name))
@@ -254,7 +255,7 @@ class ActionCreateHandoff(Action):
                 intents=history.detected_intents(tracker.events),
                 now=utcnow(),
             )
-            store.record_outcome(session, conversation_id, "transferred", reason)
+            store.record_outcome(session, conversation_id, ConversationOutcome.TRANSFERRED, reason)
             return handoff_id
 
         handoff_id = await context.in_transaction(create)
@@ -280,7 +281,7 @@ def _handoff_reason(intent: str | None, stage: str | None) -> str:
 class EndConversation(Action, ABC):
     """Records an outcome, says a closing line, and hangs up."""
 
-    outcome = "ended"
+    outcome = ConversationOutcome.ENDED
 
     @abstractmethod
     def name(self) -> str:
@@ -309,7 +310,7 @@ class EndConversation(Action, ABC):
 class ActionEndWrongPerson(EndConversation):
     """The wrong person answered: apologise, reveal nothing, end."""
 
-    outcome = "wrong_person"
+    outcome = ConversationOutcome.WRONG_PERSON
 
     def name(self) -> str:
         return "action_end_wrong_person"
@@ -321,7 +322,7 @@ class ActionEndWrongPerson(EndConversation):
 class ActionEndNotInterested(EndConversation):
     """Not interested: keep what they said as the reason, thank them, end."""
 
-    outcome = "not_interested"
+    outcome = ConversationOutcome.NOT_INTERESTED
 
     def name(self) -> str:
         return "action_end_not_interested"
@@ -336,7 +337,7 @@ class ActionEndNotInterested(EndConversation):
 class ActionEndAlreadyHasLoan(EndConversation):
     """Already has a loan: the offer stays available."""
 
-    outcome = "already_has_loan"
+    outcome = ConversationOutcome.ALREADY_HAS_LOAN
 
     def name(self) -> str:
         return "action_end_already_has_loan"
@@ -351,7 +352,7 @@ class ActionEndAlreadyHasLoan(EndConversation):
 class ActionEndGoodbye(EndConversation):
     """The customer said goodbye (or declined the offered human)."""
 
-    outcome = "ended"
+    outcome = ConversationOutcome.ENDED
 
     def name(self) -> str:
         return "action_end_goodbye"
@@ -380,12 +381,12 @@ class ActionOptOut(Action):
                 utterance=utterance,
                 conversation_id=conversation_id,
             )
-            store.record_outcome(session, conversation_id, "opt_out", utterance)
+            store.record_outcome(session, conversation_id, ConversationOutcome.OPT_OUT, utterance)
 
         await context.in_transaction(opt_out)
         log.info("bot.opt_out.recorded", extra={"conversation_id": conversation_id})
         dispatcher.utter_message(text=texts.opt_out_confirmation())
-        _hangup(dispatcher, "opt_out")
+        _hangup(dispatcher, ConversationOutcome.OPT_OUT)
         return _closing_events()
 
 
@@ -447,7 +448,7 @@ class ActionBookCallback(Action):
                 due_at=due_at,
                 requested_text=requested,
             )
-            store.record_outcome(session, conversation_id, "callback", requested)
+            store.record_outcome(session, conversation_id, ConversationOutcome.CALLBACK, requested)
             return callback_id
 
         await context.in_transaction(book)
@@ -458,7 +459,7 @@ class ActionBookCallback(Action):
         dispatcher.utter_message(
             text=texts.callback_confirmation(say_time(due_at, context.now()))
         )
-        _hangup(dispatcher, "callback", callback_at=due_at.isoformat())
+        _hangup(dispatcher, ConversationOutcome.CALLBACK, callback_at=due_at.isoformat())
         return [*_closing_events(), SlotSet("callback_time", None)]
 
 
@@ -509,12 +510,12 @@ class ActionHandleFallback(Action):
         conversation_id = _conversation_id(tracker)
         await context.in_transaction(
             lambda session: store.record_outcome(
-                session, conversation_id, "ended", "not understood"
+                session, conversation_id, ConversationOutcome.ENDED, "not understood"
             )
         )
         voice = context.voice
         dispatcher.utter_message(text=texts.GIVE_UP.format(bank=voice.bank, hotline=voice.hotline))
-        _hangup(dispatcher, "ended")
+        _hangup(dispatcher, ConversationOutcome.ENDED)
         return _closing_events()
 
 
@@ -538,9 +539,9 @@ class ActionHandleSilence(Action):
         conversation_id = _conversation_id(tracker)
         await get_context().in_transaction(
             lambda session: store.record_outcome(
-                session, conversation_id, "no_response", "silent twice"
+                session, conversation_id, ConversationOutcome.NO_RESPONSE, "silent twice"
             )
         )
         dispatcher.utter_message(text=texts.SILENCE_GOODBYE)
-        _hangup(dispatcher, "no_response")
+        _hangup(dispatcher, ConversationOutcome.NO_RESPONSE)
         return _closing_events()

@@ -7,14 +7,16 @@ refused by the person, is the number wrong (stop trying), or did the network fai
 
 from __future__ import annotations
 
-BUSY = "busy"
-DECLINED = "declined"
-NO_ANSWER = "no_answer"
-INVALID_NUMBER = "invalid_number"
-UNREACHABLE = "unreachable"
-FAILED = "failed"
+from core.vocabulary import CallOutcome
 
-_BY_CODE: dict[int, str] = {
+BUSY = CallOutcome.BUSY
+DECLINED = CallOutcome.DECLINED
+NO_ANSWER = CallOutcome.NO_ANSWER
+INVALID_NUMBER = CallOutcome.INVALID_NUMBER
+UNREACHABLE = CallOutcome.UNREACHABLE
+FAILED = CallOutcome.FAILED
+
+_BY_CODE: dict[int, CallOutcome] = {
     486: BUSY,  # Busy Here
     600: BUSY,  # Busy Everywhere
     603: DECLINED,  # Decline: the callee rejected the call
@@ -35,7 +37,7 @@ _BY_CODE: dict[int, str] = {
 }
 
 
-def failure_status(code: int) -> str:
+def failure_status(code: int) -> CallOutcome:
     """The call outcome for a final non-2xx response ``code`` to the INVITE."""
     if code in _BY_CODE:
         return _BY_CODE[code]
