@@ -1,12 +1,18 @@
-"""NLU quality on the held-out split: run ``rasa test nlu`` and summarise its report."""
+"""NLU quality on the held-out split (``nlu_data/test``, never trained on): every example is
+parsed by a running Rasa server with the trained model (``/model/parse``) and scored here, the
+intents as Rasa's own ``rasa test nlu`` would (scikit-learn's report), the entities as exact
+spans per extractor. Asking the server instead of loading the model again is what lets the
+suite check quality in seconds."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from core.settings import PROJECT_ROOT
 from offercall.training import TEST_NLU_DATA
@@ -17,7 +23,16 @@ TARGET_OPT_OUT_RECALL = 0.98
 
 
 class EvaluationError(RuntimeError):
-    """``rasa test nlu`` failed or wrote no report."""
+    """The held-out data cannot be read, or the Rasa server did not parse it."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """A held-out utterance, its intent and its entities as ``(entity, start, end)``."""
+
+    text: str
+    intent: str
+    entities: frozenset[tuple[str, int, int]]
 
 
 @dataclass(frozen=True)
@@ -45,36 +60,89 @@ class NluSummary:
         return sum(score.support for score in self.intents)
 
 
-def run_rasa_test_nlu(model: Path, out_dir: Path, test_data: Path = TEST_NLU_DATA) -> Path:
-    """Evaluate ``model`` on ``test_data``; returns the directory with Rasa's reports."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "rasa", "test", "nlu", "--nlu", str(test_data),
-        "--model", str(model), "--out", str(out_dir), "--no-plot",
+def held_out_examples(test_data: Path = TEST_NLU_DATA) -> list[Example]:
+    """The held-out split, read with Rasa's own loader (so entity markup means what it means
+    in training)."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    try:
+        data = load_data(str(test_data))
+    except Exception as exc:  # Rasa raises its own types for a broken file
+        raise EvaluationError(f"cannot read {test_data}: {exc}") from exc
+    return [
+        Example(message.get("text"), message.get("intent"), frozenset(
+            (entity["entity"], entity["start"], entity["end"]) for entity in message.get("entities") or []))
+        for message in data.intent_examples
     ]
-    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
-    if result.returncode != 0 or not (out_dir / "intent_report.json").exists():
-        raise EvaluationError(f"rasa test nlu failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return out_dir
 
 
-def summarise(report_dir: Path) -> NluSummary:
-    """Reads Rasa's intent and entity reports."""
-    report = json.loads((report_dir / "intent_report.json").read_text())
+async def parse_all(rasa_url: str, token: str, texts: list[str], at_once: int = 4) -> list[dict[str, Any]]:
+    """Rasa's parse of every text (``/model/parse``, which changes no conversation)."""
+    gate = asyncio.Semaphore(at_once)
+    async with aiohttp.ClientSession() as http:
+
+        async def parse(text: str) -> dict[str, Any]:
+            async with gate, http.post(f"{rasa_url.rstrip('/')}/model/parse", params={"token": token},
+                                       json={"text": text}, timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                if resp.status != 200:
+                    raise EvaluationError(f"Rasa answered HTTP {resp.status} to /model/parse")
+                return await resp.json()
+
+        try:
+            return list(await asyncio.gather(*(parse(text) for text in texts)))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise EvaluationError(f"no answer from the Rasa server at {rasa_url}: {exc!r}") from exc
+
+
+def score(examples: list[Example], parses: list[dict[str, Any]]) -> NluSummary:
+    """The held-out examples against what the model made of them (pure)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    gold = [example.intent for example in examples]
+    predicted = [(parse.get("intent") or {}).get("name") or "None" for parse in parses]
+    labels = sorted(set(gold) | set(predicted))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=labels, zero_division=0)
+    confused: dict[str, Counter[str]] = {label: Counter() for label in labels}
+    for truth, guess in zip(gold, predicted, strict=True):
+        if truth != guess:
+            confused[truth][guess] += 1
     intents = [
-        IntentScore(name, values["precision"], values["recall"], values["f1-score"],
-                    int(values["support"]), dict(values.get("confused_with", {})))
-        for name, values in sorted(report.items())
-        if isinstance(values, dict) and "support" in values and name not in
-        {"macro avg", "weighted avg", "micro avg"}
+        IntentScore(label, float(p), float(r), float(f), int(n), dict(confused[label].most_common()))
+        for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True) if n
     ]
-    entity_f1: dict[str, float] = {}
-    for path in report_dir.glob("*Extractor_report.json"), report_dir.glob("DIETClassifier_report.json"):
-        for file in path:
-            for name, values in json.loads(file.read_text()).items():
-                if isinstance(values, dict) and name not in {"macro avg", "weighted avg", "micro avg"}:
-                    entity_f1[f"{name} ({file.stem.removesuffix('_report')})"] = values["f1-score"]
-    return NluSummary(report["accuracy"], report["macro avg"]["f1-score"], intents, entity_f1)
+    accuracy = sum(t == g for t, g in zip(gold, predicted, strict=True)) / len(gold) if gold else 0.0
+    macro_f1 = float(sum(f1) / len(labels)) if labels else 0.0
+    return NluSummary(accuracy, macro_f1, intents, _entity_f1(examples, parses))
+
+
+def _entity_f1(examples: list[Example], parses: list[dict[str, Any]]) -> dict[str, float]:
+    """F1 per entity and extractor, counting exact spans."""
+    found: dict[tuple[str, str], Counter[str]] = {}
+    extractors = {e.get("extractor", "?") for parse in parses for e in parse.get("entities") or []}
+    for example, parse in zip(examples, parses, strict=True):
+        for extractor in extractors:
+            spans = {(e["entity"], e["start"], e["end"]) for e in parse.get("entities") or []
+                     if e.get("extractor", "?") == extractor}
+            for entity in {name for name, _, _ in spans | example.entities}:
+                mine = {span for span in spans if span[0] == entity}
+                truth = {span for span in example.entities if span[0] == entity}
+                counts = found.setdefault((entity, extractor), Counter())
+                counts["tp"] += len(mine & truth)
+                counts["fp"] += len(mine - truth)
+                counts["fn"] += len(truth - mine)
+    return {f"{entity} ({extractor})": _f1(c["tp"], c["fp"], c["fn"]) for (entity, extractor), c in found.items()}
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+def evaluate(rasa_url: str, token: str, test_data: Path = TEST_NLU_DATA) -> NluSummary:
+    """The held-out split, parsed by the Rasa server at ``rasa_url`` and scored."""
+    examples = held_out_examples(test_data)
+    parses = asyncio.run(parse_all(rasa_url, token, [example.text for example in examples]))
+    return score(examples, parses)
 
 
 def render_markdown(summary: NluSummary, command: str) -> str:
@@ -97,6 +165,7 @@ def render_markdown(summary: NluSummary, command: str) -> str:
         lines.append(f"| {score.intent} | {score.precision:.2f} | {score.recall:.2f} | "
                      f"{score.f1:.2f} | {score.support} | {confused} |")
     if summary.entity_f1:
-        lines += ["", "| entity (extractor) | F1 |", "|---|---|"]
+        lines += ["", "Entities: exact spans (entity, start, end) per extractor.", "",
+                  "| entity (extractor) | F1 |", "|---|---|"]
         lines += [f"| {name} | {f1:.2f} |" for name, f1 in sorted(summary.entity_f1.items())]
     return "\n".join(lines) + "\n"

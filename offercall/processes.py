@@ -7,6 +7,7 @@ starts over once the process has stayed up for a minute."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -158,6 +159,11 @@ class Supervisor:
     def ensure(self, names: list[str] | None = None, *, echo: bool = True) -> None:
         """Make sure the named services (all by default) answer; start the missing ones and
         keep them running until :meth:`stop`."""
+        self.wait_ready(self.launch(names, echo=echo))
+
+    def launch(self, names: list[str] | None = None, *, echo: bool = True) -> list[Service]:
+        """Starts the named services (all by default) that do not answer yet, without waiting
+        for them to be ready (:meth:`wait_ready`); returns those it started."""
         self.echo = echo
         wanted = [s for s in services(self.settings) if names is None or s.name in names]
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -170,11 +176,16 @@ class Supervisor:
             with self._lock:
                 self._watched[service.name] = _Watched(service, self._spawn(service), time.monotonic())
             fresh.append(service)
-        for service in fresh:
-            self._wait_ready(service)
         if fresh and self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
             self._watcher.start()
+        return fresh
+
+    def wait_ready(self, launched: list[Service]) -> None:
+        """Returns once every service of ``launched`` answers (:class:`ServiceError` if one
+        exits or is not ready in time)."""
+        for service in launched:
+            self._wait_ready(service)
 
     def _log_path(self, service: Service) -> Path:
         return self.log_dir / f"{service.name}.log"
@@ -233,24 +244,28 @@ class Supervisor:
             watched.restarts += 1
             log.warning("offercall.process.restarted", extra={"service": name, "restarts": watched.restarts})
 
-    def stop(self) -> None:
-        """Stop what this supervisor started, newest first."""
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Stop what this supervisor started: all at once (SIGTERM), then SIGKILL whatever has
+        not exited after ``grace_s``."""
         self._stopping.set()
         if self._watcher is not None:
             self._watcher.join()
             self._watcher = None
         with self._lock:
-            watched = list(self._watched.items())
+            processes = [entry.process for entry in self._watched.values()]
             self._watched.clear()
-        for _, entry in reversed(watched):
-            process = entry.process
-            if process.poll() is None:
+        running = [process for process in processes if process.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + grace_s
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+                process.wait()
         self._stopping.clear()
 
     def wait(self) -> None:

@@ -1,4 +1,9 @@
-"""Shared fixtures: databases (SQLite and a real PostgreSQL server) and the running bot."""
+"""Shared fixtures: databases (SQLite and a real PostgreSQL server) and the running bot.
+
+The bot's servers take most of a minute to start (Rasa builds its TensorFlow graphs while it
+loads the model). So the session starts them as soon as it knows a test will need them, and
+runs the modules that need them last: the model loads while the other tests run.
+"""
 
 from __future__ import annotations
 
@@ -14,14 +19,59 @@ from offercall.training import train
 from persistence.engine import make_engine, session_scope
 from persistence.migrator import migrate
 from tests.postgres import PostgresServer, start_postgres
-from tests.stack import BotStack, start_stack
+from tests.stack import BotStack, launch_stack
+
+STACKS = ("bot_stack", "bot_stack_postgres")
+_launched: dict[str, BotStack] = {}
+_servers: list[PostgresServer] = []
+
+
+def _needs_a_stack(item: pytest.Item) -> bool:
+    return any(name in getattr(item, "fixturenames", ()) for name in STACKS)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Modules with a test that needs the bot's servers run after the others (whole modules,
+    so module fixtures are set up once)."""
+    late = {item.module for item in items if _needs_a_stack(item)}
+    items.sort(key=lambda item: item.module in late)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Starts the bot's servers the collected tests need, without waiting for them."""
+    wanted = {name for item in session.items for name in STACKS
+              if name in getattr(item, "fixturenames", ())}
+    if not wanted:
+        return
+    train(Settings.from_environ(os.environ))
+    factory = session.config._tmp_path_factory  # the session's tmp_path_factory
+    if "bot_stack" in wanted:
+        var_dir = factory.mktemp("stack")
+        _launched["bot_stack"] = launch_stack(var_dir, f"sqlite:///{var_dir / 'offercall.db'}",
+                                              ["actions", "rasa"])
+    if "bot_stack_postgres" in wanted:
+        _launched["bot_stack_postgres"] = launch_stack(
+            factory.mktemp("stack-pg"), _postgres().new_database(), ["actions", "rasa"])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for stack in _launched.values():  # started but never used (the tests that wanted it failed)
+        stack.stop()
+    for server in _servers:
+        server.stop()
+
+
+def _postgres() -> PostgresServer:
+    if not _servers:
+        _servers.append(start_postgres())
+    return _servers[0]
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    server = start_postgres()
-    yield server
-    server.stop()
+def postgres_server() -> PostgresServer:
+    """A real PostgreSQL server for the session (stopped when it ends)."""
+    return _postgres()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,18 +99,22 @@ def trained_model():
 @pytest.fixture(scope="session")
 def bot_stack(trained_model, tmp_path_factory) -> Iterator[BotStack]:
     """The Rasa server and the action server on free ports, on a SQLite test database."""
-    var_dir = tmp_path_factory.mktemp("stack")
-    stack = start_stack(var_dir, f"sqlite:///{var_dir / 'offercall.db'}", ["actions", "rasa"])
-    yield stack
+    stack = _launched.pop("bot_stack", None)
+    if stack is None:
+        var_dir = tmp_path_factory.mktemp("stack")
+        stack = launch_stack(var_dir, f"sqlite:///{var_dir / 'offercall.db'}", ["actions", "rasa"])
+    yield stack.wait_ready()
     stack.stop()
 
 
 @pytest.fixture(scope="session")
 def bot_stack_postgres(trained_model, postgres_server, tmp_path_factory) -> Iterator[BotStack]:
     """The same bot with every write, Rasa's tracker store included, on PostgreSQL."""
-    var_dir = tmp_path_factory.mktemp("stack-pg")
-    stack = start_stack(var_dir, postgres_server.new_database(), ["actions", "rasa"])
-    yield stack
+    stack = _launched.pop("bot_stack_postgres", None)
+    if stack is None:
+        stack = launch_stack(tmp_path_factory.mktemp("stack-pg"), postgres_server.new_database(),
+                             ["actions", "rasa"])
+    yield stack.wait_ready()
     stack.stop()
 
 

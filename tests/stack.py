@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
 from core.settings import PROJECT_ROOT, Settings
-from offercall.processes import Supervisor
+from offercall.processes import Service, Supervisor
 from outbound.whitelist import import_whitelist_file
 from persistence.engine import make_engine
 from persistence.migrator import migrate
@@ -30,6 +30,18 @@ class BotStack:
     settings: Settings
     engine: Engine
     supervisor: Supervisor
+    launched: list[Service] = field(default_factory=list)
+    """Services started but not yet known to be ready."""
+
+    def wait_ready(self) -> BotStack:
+        """Returns the stack once its servers answer (stopping it if they never do)."""
+        try:
+            self.supervisor.wait_ready(self.launched)
+        except Exception:
+            self.stop()
+            raise
+        self.launched = []
+        return self
 
     @property
     def env(self) -> dict[str, str]:
@@ -53,16 +65,22 @@ def stack_settings(var_dir: Path, database_url: str) -> Settings:
     })
 
 
-def start_stack(var_dir: Path, database_url: str, services: list[str]) -> BotStack:
-    """Load the sample whitelist into ``database_url`` and start ``services``."""
+def launch_stack(var_dir: Path, database_url: str, services: list[str]) -> BotStack:
+    """Loads the sample whitelist into ``database_url`` and starts ``services`` without waiting
+    for them (Rasa takes most of a minute to load its model: other tests run meanwhile)."""
     settings = stack_settings(var_dir, database_url)
     engine = make_engine(settings.database_url)
     migrate(engine)
     import_whitelist_file(engine, SAMPLE)
     supervisor = Supervisor(settings)
     try:
-        supervisor.ensure(services, echo=False)
+        launched = supervisor.launch(services, echo=False)
     except Exception:
         supervisor.stop()
         raise
-    return BotStack(settings, engine, supervisor)
+    return BotStack(settings, engine, supervisor, launched)
+
+
+def start_stack(var_dir: Path, database_url: str, services: list[str]) -> BotStack:
+    """Loads the sample whitelist into ``database_url`` and starts ``services``, ready."""
+    return launch_stack(var_dir, database_url, services).wait_ready()

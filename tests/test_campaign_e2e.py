@@ -56,7 +56,7 @@ QUICK_PERSONAS = """
 """
 FAST = {"window_start": "00:00", "window_end": "23:59:59", "min_gap_s": 0,
         "max_attempts_per_week": 50, "retry_backoff_s": [1], "max_attempts": 2,
-        "max_concurrency": 2, "speed": 2.0, "lease_s": 6}
+        "max_concurrency": 3, "speed": 3.0, "lease_s": 6}
 
 
 def setup_campaign(bot_stack, tmp_path, prefix: str, campaign_id: str,

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 
 from core.settings import PROJECT_ROOT
-from offercall.nlu_eval import render_markdown, run_rasa_test_nlu, summarise
+from offercall.nlu_eval import Example, evaluate, render_markdown, score
 
 pytestmark = pytest.mark.model
 MINIMUM_ACCURACY = 0.90
 
 
 @pytest.fixture(scope="module")
-def summary(trained_model, tmp_path_factory):
-    return summarise(run_rasa_test_nlu(trained_model, tmp_path_factory.mktemp("nlu_eval")))
+def summary(bot_stack):
+    return evaluate(bot_stack.settings.rasa_url, bot_stack.settings.rasa_token)
 
 
 def test_held_out_split_is_never_trained_on():
@@ -42,3 +42,22 @@ def test_opt_out_is_almost_never_missed(summary):
 def test_every_contract_intent_is_recognised_most_of_the_time(summary):
     weak = {s.intent: round(s.recall, 2) for s in summary.intents if s.recall < 0.75}
     assert not weak
+
+
+def test_the_scores_are_those_of_a_classification_report():
+    examples = [Example("是的", "affirm", frozenset()), Example("不是", "deny", frozenset()),
+                Example("五万", "ask_amount", frozenset({("amount", 0, 2)})),
+                Example("对", "affirm", frozenset())]
+    parses = [{"intent": {"name": "affirm"}},
+              {"intent": {"name": "affirm"}},
+              {"intent": {"name": "ask_amount"},
+               "entities": [{"entity": "amount", "start": 0, "end": 2, "extractor": "DIETClassifier"},
+                            {"entity": "amount", "start": 0, "end": 1, "extractor": "RegexEntityExtractor"}]},
+              {"intent": {"name": "affirm"}}]
+    summary = score(examples, parses)
+    assert summary.accuracy == 0.75 and summary.examples == 4
+    affirm = next(s for s in summary.intents if s.intent == "affirm")
+    deny = next(s for s in summary.intents if s.intent == "deny")
+    assert (affirm.precision, affirm.recall) == (2 / 3, 1.0)
+    assert (deny.recall, deny.confused_with) == (0.0, {"affirm": 1})
+    assert summary.entity_f1 == {"amount (DIETClassifier)": 1.0, "amount (RegexEntityExtractor)": 0.0}

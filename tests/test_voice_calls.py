@@ -28,7 +28,7 @@ from voice.turns import TurnConfig
 
 pytestmark = pytest.mark.model
 
-SPEED = 2.0
+SPEED = 3.0
 TURNS = TurnConfig(silence_timeout_ms=4000, max_call_ms=180_000)
 
 

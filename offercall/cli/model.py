@@ -20,21 +20,21 @@ def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_nlu_report(settings: Settings, _: argparse.Namespace) -> int:
-    from offercall.nlu_eval import (
-        REPORT_PATH,
-        EvaluationError,
-        render_markdown,
-        run_rasa_test_nlu,
-        summarise,
-    )
+    from offercall.nlu_eval import REPORT_PATH, EvaluationError, evaluate, render_markdown
+    from offercall.processes import ServiceError, Supervisor
     from offercall.training import train
 
+    train(settings)
+    supervisor = Supervisor(settings)
     try:
-        report_dir = run_rasa_test_nlu(train(settings), settings.var_dir / "nlu_eval")
-    except EvaluationError as exc:
+        supervisor.ensure(["rasa"])
+        summary = evaluate(settings.rasa_url, settings.rasa_token)
+    except (EvaluationError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    REPORT_PATH.write_text(render_markdown(summarise(report_dir), "offercall nlu-report"))
+    finally:
+        supervisor.stop()
+    REPORT_PATH.write_text(render_markdown(summary, "offercall nlu-report"))
     print(REPORT_PATH.read_text())
     return 0
 
