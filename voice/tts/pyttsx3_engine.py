@@ -147,10 +147,13 @@ class Pyttsx3Engine(TtsEngine):
                 engine.runAndWait()
             except (RuntimeError, ValueError, OSError) as exc:
                 raise TtsError(f"pyttsx3 failed: {exc!r}") from exc
-            # The espeak driver may still be writing on its own thread (see module docstring).
+            # The espeak driver may still be synthesising on its own thread (see the module
+            # docstring): the utterance is over, and its file written, when it says so. Starting
+            # the next one earlier lets the driver write one utterance's audio into the other's
+            # file (truncated or empty WAVs were seen under load).
+            if not type(self)._finished.wait(self.timeout_s):
+                raise TtsError(f"pyttsx3 did not finish speaking within {self.timeout_s:g} s")
             audio = wait_for_complete_wav(target, self.timeout_s)
-            # Let the driver finish its bookkeeping before the next utterance starts.
-            type(self)._finished.wait(1.0)
             self.sample_rate = audio.sample_rate
         log.debug("voice.tts.pyttsx3.synthesized chars=%d seconds=%.2f",
                   len(text), time.perf_counter() - started)
