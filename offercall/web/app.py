@@ -14,7 +14,8 @@ from handoff.api import HANDOFF, TIMEZONE
 from handoff.service import HandoffService
 from handoff.sla import SlaPolicy
 from offercall.bots import connect_bot
-from offercall.web.keys import ENGINE, HTTP, SETTINGS
+from offercall.voice_calls import VoiceRuntime
+from offercall.web.keys import ENGINE, HTTP, SETTINGS, VOICE
 from offercall.web.routes import setup_routes
 from persistence.engine import open_database
 
@@ -23,6 +24,7 @@ def init_app(settings: Settings) -> web.Application:
     """Build the web application for ``settings``."""
     app = web.Application(client_max_size=256 * 1024)
     app[SETTINGS] = settings
+    app[VOICE] = VoiceRuntime(settings)  # its models load on the first call, not here
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_chat)
     app.cleanup_ctx.append(_handoff)

@@ -13,7 +13,7 @@ import logging
 
 from aiohttp import web
 
-from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
+from offercall.voice_calls import new_call_id, run_call
 from offercall.web.keys import ENGINE, HTTP, SETTINGS, VOICE
 from persistence import store
 from persistence.engine import session_scope
@@ -22,12 +22,6 @@ from voice.transports.serializers import SERIALIZERS
 from voice.transports.websocket import WebsocketTransport, read_start
 
 log = logging.getLogger(__name__)
-
-
-def _voice_runtime(app: web.Application) -> VoiceRuntime:
-    if VOICE not in app:
-        app[VOICE] = VoiceRuntime(app[SETTINGS])
-    return app[VOICE]
 
 
 async def media_stream(request: web.Request) -> web.StreamResponse:
@@ -62,7 +56,7 @@ async def media_stream(request: web.Request) -> web.StreamResponse:
     call_id = new_call_id()
     await transport.notify({"event": "started", "call_id": call_id})
     call = asyncio.create_task(run_call(
-        settings, _voice_runtime(request.app), engine, request.app[HTTP],
+        settings, request.app[VOICE], engine, request.app[HTTP],
         customer_id=start.customer_id, transport=transport, call_id=call_id,
     ))
     try:

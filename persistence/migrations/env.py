@@ -1,7 +1,7 @@
 """Alembic's environment for offercall: the connection comes from ``persistence.migrator``
-(which holds PostgreSQL's advisory lock on it), or, for the ``alembic`` command line, from
-``sqlalchemy.url``. Only offercall's ``oc_`` tables are ours: Rasa's tracker store shares the
-database."""
+(which holds the database's lock on it), or, for the ``alembic`` command line, from
+``DATABASE_URL`` (offercall's settings). Only offercall's ``oc_`` tables are ours: Rasa's
+tracker store shares the database."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from alembic import context
 
+from core.settings import Settings
 from persistence.engine import make_engine
 from persistence.migrator import VERSION_TABLE, include_object
 from persistence.schema import Base
@@ -27,8 +28,8 @@ def run(connection: Any) -> None:
 connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
-else:
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+else:  # the alembic command line (alembic.ini): the database offercall's settings name
+    engine = make_engine(Settings.from_environ().database_url)
     with engine.begin() as opened:
         run(opened)
     engine.dispose()
