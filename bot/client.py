@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -94,6 +94,22 @@ def _action_failure(body: Any) -> RasaUnavailable:
     messages = body.get("messages")
     partial = parse_bot_messages(messages if isinstance(messages, list) else [])
     return ActionFailed(f"custom actions failed: {', '.join(actions)}", actions, partial)
+
+
+class BotPort(Protocol):
+    """The bot as a channel talks to it: :class:`RasaClient`, or ``bot.failsafe.FailSafeBot``
+    around one, or a scripted bot in tests."""
+
+    async def start(
+        self, conversation_id: str, customer_id: str, channel: str,
+        extra: dict[str, Any] | None = None,
+    ) -> BotTurn: ...
+
+    async def send(
+        self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> BotTurn: ...
+
+    async def parse(self, text: str) -> tuple[str | None, float | None]: ...
 
 
 class RasaClient:

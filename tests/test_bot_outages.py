@@ -22,6 +22,7 @@ from offercall.voice_calls import VoiceRuntime
 from offercall.web.app import init_app
 from persistence import store
 from persistence.engine import session_scope
+from tests.test_widget import frames_until
 from voice.session import HOLD_TEXT, SORRY_TEXT, SessionConfig
 from voice.transports.simulated import parse_script
 from voice.turns import TurnConfig
@@ -78,16 +79,6 @@ async def widget(aiohttp_client, bot_stack, customers):
         return ws, ready[-1]["conversation_id"]
 
     return open_chat
-
-
-async def frames_until(ws, done, timeout: float = 30.0) -> list[dict]:
-    seen = []
-    deadline = time.monotonic() + timeout
-    while True:
-        frame = await asyncio.wait_for(ws.receive_json(), deadline - time.monotonic())
-        seen.append(frame)
-        if done(frame):
-            return seen
 
 
 async def test_a_hung_rasa_gets_the_chat_customer_an_apology_within_5s_and_the_socket_stays_open(

@@ -24,9 +24,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from bot.client import BotTurn, Directive, RasaUnavailable
+from bot.client import BotPort, BotTurn, Directive, RasaUnavailable
 from core.vocabulary import CallOutcome, EndedBy
 from voice.agent_bridge import AgentBridge, AgentLine
 from voice.amd import AmdConfig, AmdDetector, AmdVerdict
@@ -71,21 +71,6 @@ HOLD_FINISH_WAIT_S = 3.0
 """The longest the bot's answer waits for the holding phrase to finish playing."""
 APOLOGY_WAIT_S = 10.0
 """The longest a failed call waits for its apology to play before hanging up."""
-
-class BotPort(Protocol):
-    """What the session needs from the bot (``bot.client.RasaClient`` fits)."""
-
-    async def start(
-        self, conversation_id: str, customer_id: str, channel: str,
-        extra: dict[str, Any] | None = None,
-    ) -> BotTurn: ...
-
-    async def send(
-        self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None
-    ) -> BotTurn: ...
-
-    async def parse(self, text: str) -> tuple[str | None, float | None]: ...
-
 
 @dataclass(frozen=True)
 class SessionConfig:
