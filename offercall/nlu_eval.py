@@ -112,7 +112,8 @@ def score(examples: list[Example], parses: list[dict[str, Any]]) -> NluSummary:
         for label, p, r, f, n in zip(labels, precision, recall, f1, support, strict=True) if n
     ]
     accuracy = sum(t == g for t, g in zip(gold, predicted, strict=True)) / len(gold) if gold else 0.0
-    macro_f1 = float(sum(f1) / len(labels)) if labels else 0.0
+    gold_f1 = [float(f) for f, n in zip(f1, support, strict=True) if n]
+    macro_f1 = sum(gold_f1) / len(gold_f1) if gold_f1 else 0.0
     return NluSummary(accuracy, macro_f1, intents, _entity_f1(examples, parses))
 
 
@@ -165,7 +166,8 @@ def render_markdown(summary: NluSummary, command: str) -> str:
         lines.append(f"| {score.intent} | {score.precision:.2f} | {score.recall:.2f} | "
                      f"{score.f1:.2f} | {score.support} | {confused} |")
     if summary.entity_f1:
-        lines += ["", "Entities: exact spans (entity, start, end) per extractor.", "",
+        lines += ["", "Entities: exact spans (entity, start, end) per extractor; a partial or extra "
+                  "overlapping span counts as an error (stricter than `rasa test nlu`'s token count).", "",
                   "| entity (extractor) | F1 |", "|---|---|"]
         lines += [f"| {name} | {f1:.2f} |" for name, f1 in sorted(summary.entity_f1.items())]
     return "\n".join(lines) + "\n"

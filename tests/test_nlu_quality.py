@@ -61,3 +61,10 @@ def test_the_scores_are_those_of_a_classification_report():
     assert (affirm.precision, affirm.recall) == (2 / 3, 1.0)
     assert (deny.recall, deny.confused_with) == (0.0, {"affirm": 1})
     assert summary.entity_f1 == {"amount (DIETClassifier)": 1.0, "amount (RegexEntityExtractor)": 0.0}
+
+
+def test_the_macro_f1_averages_the_intents_the_customers_said():
+    examples = [Example("是的", "affirm", frozenset()), Example("嗯嗯嗯", "affirm", frozenset())]
+    parses = [{"intent": {"name": "affirm"}}, {"intent": {"name": "nlu_fallback"}}]
+    summary = score(examples, parses)
+    assert summary.macro_f1 == 2 / 3  # affirm: precision 1, recall 1/2; nlu_fallback was never said
