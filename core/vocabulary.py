@@ -151,3 +151,43 @@ class Channel(StrEnum):
     """A phone call."""
     CHAT = "chat"
     """The in-app chat."""
+
+
+class Role(StrEnum):
+    """What a staff account may do (see ``core.access``)."""
+
+    ADMIN = "admin"
+    CAMPAIGN_MANAGER = "campaign_manager"
+    """Head office: whitelists, campaigns and their reports."""
+    SUPERVISOR = "supervisor"
+    """Watches the agents' floor and the live campaigns; works any ticket."""
+    BRANCH_MANAGER = "branch_manager"
+    """One branch's leads, staff and customers."""
+    AGENT = "agent"
+    """Takes over calls and chats."""
+
+
+class CampaignStatus(StrEnum):
+    """Where a campaign is in its life (see ``outbound.lifecycle``)."""
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    """Stopped by a manager before it was done; nobody more is dialled."""
+    DONE = "done"
+    """Every customer reached a final outcome."""
+
+
+class AuditAction(StrEnum):
+    """What a person did that the audit trail keeps."""
+
+    CAMPAIGN_CREATED = "campaign_created"
+    CAMPAIGN_CHANGED = "campaign_changed"
+    CAMPAIGN_STARTED = "campaign_started"
+    CAMPAIGN_PAUSED = "campaign_paused"
+    CAMPAIGN_RESUMED = "campaign_resumed"
+    CAMPAIGN_STOPPED = "campaign_stopped"
+    WHITELIST_IMPORTED = "whitelist_imported"
+    UNMASKED_VIEWED = "unmasked_viewed"
+    """Somebody saw a phone or ID number in full."""

@@ -19,10 +19,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.access import BRANCH_SCOPED, Permission, allows
+from core.vocabulary import Role
 from handoff.routing import AgentProfile
 from persistence.schema import Agent, AgentSession
 
-ROLES = ("agent", "supervisor")
+ROLES = tuple(Role)
 SESSION_HOURS = 12
 ONLINE_WITHIN_S = 45  # the console's websocket touches presence every 15 s
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -48,6 +50,11 @@ class AgentAccount:
     @property
     def is_supervisor(self) -> bool:
         return self.role == "supervisor"
+
+    @property
+    def works_tickets(self) -> bool:
+        """Agents and supervisors take tickets; managers' accounts are for the campaign pages."""
+        return allows(self.role, Permission.WORK_TICKETS)
 
     def profile(self) -> AgentProfile:
         """The routing view of this agent."""
@@ -98,6 +105,8 @@ def add_agent(
     """Create an account; returns its id. Usernames are unique."""
     if role not in ROLES:
         raise AccountError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if role in BRANCH_SCOPED and not branch_id:
+        raise AccountError(f"a {role} account needs its branch")
     if not username.strip():
         raise AccountError("a username is required")
     if len(password) < 8:
@@ -207,6 +216,8 @@ def load_agents_csv(session: Session, path: Path, now: datetime) -> tuple[int, i
         else:
             if fields["role"] not in ROLES:
                 raise AccountError(f"{path}:{line}: unknown role {fields['role']!r}")
+            if fields["role"] in BRANCH_SCOPED and not fields["branch_id"]:
+                raise AccountError(f"{path}:{line}: a {fields['role']} account needs its branch")
             for name, value in fields.items():
                 setattr(existing, name, value)
             updated += 1

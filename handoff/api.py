@@ -64,6 +64,9 @@ async def console_page(_: web.Request) -> web.FileResponse:
 
 
 # ---------------------------------------------------------------- helpers
+NOT_A_CONSOLE_ROLE = "the agents' console is for agents and supervisors; this account is a {}"
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -84,6 +87,9 @@ async def _viewer(request: web.Request) -> AgentAccount:
         raise web.HTTPUnauthorized(
             text=json.dumps({"error": "log in first"}), content_type="application/json"
         )
+    if not account.works_tickets:
+        raise web.HTTPForbidden(text=json.dumps({"error": NOT_A_CONSOLE_ROLE.format(account.role)}),
+                                content_type="application/json")
     return account
 
 
@@ -143,6 +149,10 @@ async def login(request: web.Request) -> web.Response:
         log.info("handoff.login.refused")
         return _error(401, "wrong username or password")
     token, account = found
+    if not account.works_tickets:
+        log.info("handoff.login.refused_role role=%s", account.role)
+        await request.app[HANDOFF].run(lambda session, now: agents.log_out(session, token, now))
+        return _error(403, NOT_A_CONSOLE_ROLE.format(account.role))
     response = web.json_response({"token": token, "agent": _account_json(account)})
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict",
                         max_age=agents.SESSION_HOURS * 3600, secure=request.secure)

@@ -383,7 +383,7 @@ def abandon(session: Session, ticket_id: int, reason: str, now: datetime) -> boo
 
 
 def _profiles(session: Session, now: datetime) -> list[routing.AgentProfile]:
-    return [account.profile() for account in all_accounts(session, now)]
+    return [account.profile() for account in all_accounts(session, now) if account.works_tickets]
 
 
 def offer_waiting(session: Session, now: datetime) -> list[int]:

@@ -125,7 +125,9 @@ AGENT_PASSWORD = "correct-horse-battery"
 @pytest.fixture
 def staffed(engine) -> Engine:
     """The database with the sample whitelist, the branches, and agents: jt (金堂, every
-    product), sl (双流, 医保贷 only), pool (营业部, every product), boss (a supervisor)."""
+    product), sl (双流, 医保贷 only), pool (营业部, every product), boss (a supervisor); and two
+    managers who work no tickets: mgr (head office's campaign manager) and jt_mgr (金堂's
+    branch manager)."""
     from handoff.agents import add_agent
     from outbound.whitelist import import_whitelist_file
     from persistence.branches import load_branches
@@ -136,6 +138,7 @@ def staffed(engine) -> Engine:
         for username, branch, products, role in [
             ("jt", "JT", ["*"], "agent"), ("sl", "SL", ["医保贷"], "agent"),
             ("pool", "CD", ["*"], "agent"), ("boss", "CD", ["*"], "supervisor"),
+            ("mgr", None, ["*"], "campaign_manager"), ("jt_mgr", "JT", ["*"], "branch_manager"),
         ]:
             add_agent(session, username=username, password=AGENT_PASSWORD, display_name=username,
                       role=role, branch_id=branch, products=products, now=QUEUE_NOW)

@@ -67,6 +67,16 @@ async def test_a_wrong_password_is_refused_and_logout_ends_the_session(client):
     assert (await client.get("/api/agent/me", headers=headers)).status == 401
 
 
+@pytest.mark.parametrize("manager", ["mgr", "jt_mgr"])
+async def test_managers_accounts_cannot_work_the_agents_console(client, staffed, manager):
+    enqueue(staffed, "C0001")
+    response = await client.post("/api/agent/login", json={"username": manager, "password": AGENT_PASSWORD})
+    assert response.status == 403 and "agents and supervisors" in (await response.json())["error"]
+    assert "token" not in await response.json()
+    agent = await login(client, "jt")  # and the queue goes on as before for the agents
+    assert len((await (await client.get("/api/agent/tickets", headers=agent)).json())["tickets"]) == 1
+
+
 async def test_an_agent_sees_only_their_queue_with_personal_data_masked_until_claimed(client, staffed):
     ticket_id = enqueue(staffed, "C0001")  # 金堂县, 邮享贷
     jt, sl, boss = await login(client, "jt"), await login(client, "sl"), await login(client, "boss")
@@ -168,3 +178,25 @@ async def test_two_server_processes_share_one_queue_on_postgres(aiohttp_client, 
     assert claim.status == 200
     assert (await next_of(watcher, "ticket_gone"))["id"] == ticket_id
     await watcher.close()
+
+
+def test_accounts_take_the_five_roles_and_a_branch_manager_needs_a_branch(engine, tmp_path):
+    from handoff.agents import AccountError, add_agent, load_agents_csv
+
+    with session_scope(engine) as session:
+        with pytest.raises(AccountError, match="branch_manager account needs its branch"):
+            add_agent(session, username="nobranch", password=AGENT_PASSWORD, display_name="x",
+                      role="branch_manager", now=utcnow())
+        with pytest.raises(AccountError, match="role must be one of admin, campaign_manager"):
+            add_agent(session, username="root", password=AGENT_PASSWORD, display_name="x",
+                      role="root", now=utcnow())
+        sheet = tmp_path / "staff.csv"
+        sheet.write_text("username,display_name,role,branch_id,products,languages,password\n"
+                         f"hq,孙经理,campaign_manager,,*,mandarin,{AGENT_PASSWORD}\n"
+                         f"jtm,刘行长,branch_manager,JT,*,mandarin,{AGENT_PASSWORD}\n"
+                         f"ops,管理员,admin,,*,mandarin,{AGENT_PASSWORD}\n", encoding="utf-8")
+        assert load_agents_csv(session, sheet, utcnow()) == (3, 0)
+        sheet.write_text("username,display_name,role,branch_id,products,languages,password\n"
+                         f"jtm,刘行长,branch_manager,,*,mandarin,{AGENT_PASSWORD}\n", encoding="utf-8")
+        with pytest.raises(AccountError, match="staff.csv:2: .*needs its branch"):
+            load_agents_csv(session, sheet, utcnow())
