@@ -22,19 +22,31 @@ from tqdm import tqdm
 from bot.actions import texts
 from core.clock import utcnow
 from core.settings import Settings
+from core.vocabulary import CampaignStatus
 from offercall.sip_calls import SipCalls, customer_phone
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
 from outbound import campaigns
 from outbound.campaigns import TRANSPORTS
 from outbound.dialer import Dialer, DialerStatus
+from outbound.lifecycle import CampaignCommand
 from outbound.report import CampaignSummary, write_report
 from outbound.report_data import attempt_facts
 from outbound.simulated_network import Personas, SimulatedNetwork, load_personas
 from outbound.whitelist import ImportReport, import_whitelist_file
+from persistence.audit import Actor
 from persistence.engine import open_database, session_scope
 from persistence.schema import Customer
 from voice.audio import MULAW_8K
 from voice.transports.sip import SipConfig, SipStack, TrunkConfig
+
+CONTINUE = "continue"
+CONTINUE_FROM: dict[CampaignStatus, CampaignCommand | str] = {
+    CampaignStatus.DRAFT: CampaignCommand.START,
+    CampaignStatus.PAUSED: CampaignCommand.RESUME,
+    CampaignStatus.RUNNING: CONTINUE,
+}
+"""What ``campaign start`` does in each status: start a draft, resume a paused campaign, go
+on dialling a running one (after a restart); a stopped or done campaign is refused."""
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_WHITELIST = PROJECT_ROOT / "data" / "demo_whitelist.csv"
@@ -67,7 +79,8 @@ def import_into(engine: Engine, path: Path, campaign_id: str | None, progress: b
 
 
 def create(engine: Engine, campaign_id: str, name: str, transport: str,
-           config: campaigns.CampaignConfig, customer_ids: list[str]) -> tuple[int, list[str]]:
+           config: campaigns.CampaignConfig, customer_ids: list[str], actor: Actor | None = None,
+           ) -> tuple[int, list[str]]:
     """A new campaign in one transaction with its targets; returns (targets, unknown ids)."""
     if transport not in TRANSPORTS:
         raise campaigns.CampaignError(
@@ -79,7 +92,8 @@ def create(engine: Engine, campaign_id: str, name: str, transport: str,
             f"(defined: {', '.join(texts.script_variants())})")
     with session_scope(engine) as session:
         now = utcnow()
-        campaigns.create_campaign(session, campaign_id, name, transport, config, now)
+        campaigns.create_campaign(session, campaign_id, name, transport, config, now,
+                                  actor=actor or Actor.command_line())
         return campaigns.add_targets(session, campaign_id, customer_ids, now)
 
 
@@ -153,6 +167,7 @@ async def run_campaign(
     dialer_id: str | None = None,
     sip_stack: SipStack | None = None,
     sip_trunk: TrunkConfig | None = None,
+    actor: Actor | None = None,
 ) -> CampaignRun:
     """Dials the campaign (set to running) until it is finished, paused, or nothing is due
     within ``idle_horizon``; the Rasa and action servers must be up.
@@ -169,11 +184,13 @@ async def run_campaign(
     engine = open_engine(settings)
     with session_scope(engine) as session:
         campaign = campaigns.get_campaign(session, campaign_id)
-        if campaign.status == "done":
-            raise campaigns.CampaignError(f"campaign {campaign_id!r} is done")
         if campaign.transport == "simulated" and personas is None:
             raise campaigns.CampaignError("a simulated campaign needs personas for its customers")
-        campaigns.set_status(session, campaign_id, "running", utcnow())
+        go = CONTINUE_FROM.get(CampaignStatus(campaign.status))
+        if go is None:
+            raise campaigns.CampaignError(f"campaign {campaign_id!r} is {campaign.status}: nobody more is dialled")
+        if go is not CONTINUE:
+            campaigns.command(session, campaign_id, go, actor or Actor.command_line(), utcnow())
     runtime = VoiceRuntime(settings)
     own_stack = campaign.transport == "sip" and sip_stack is None
     if campaign.transport == "sip":

@@ -22,13 +22,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from outbound import retry
+from core.vocabulary import AuditAction, CampaignStatus
+from outbound import lifecycle, retry
 from outbound.compliance import CallingWindow, ContactPolicy, DialFacts, decide_dial
 from outbound.pacing import PacingPolicy
-from persistence import store
+from persistence import audit, store
+from persistence.audit import Actor
 from persistence.schema import CallAttempt, Campaign, CampaignTarget, Customer
 
-STATUSES = ("draft", "running", "paused", "done")
+STATUSES = tuple(CampaignStatus)
 
 
 class CampaignError(ValueError):
@@ -168,15 +170,17 @@ def assign_variant(campaign_id: str, customer_id: str, weights: dict[str, float]
 # ------------------------------------------------------------------ campaigns
 def create_campaign(
     session: Session, campaign_id: str, name: str, transport: str, config: CampaignConfig,
-    now: datetime,
+    now: datetime, *, actor: Actor,
 ) -> CampaignInfo:
-    """A new campaign in ``draft``; an existing id is an error."""
+    """A new campaign in ``draft``, its creation audited; an existing id is an error."""
     if session.get(Campaign, campaign_id) is not None:
         raise CampaignError(f"campaign {campaign_id!r} already exists")
-    row = Campaign(id=campaign_id, name=name, status="draft", transport=transport,
+    row = Campaign(id=campaign_id, name=name, status=CampaignStatus.DRAFT, transport=transport,
                    config=config.to_json(), created_at=now, updated_at=now)
     session.add(row)
     session.flush()
+    audit.record(session, actor, AuditAction.CAMPAIGN_CREATED, "campaign", campaign_id, now,
+                 name=name, transport=transport, config=config.to_json())
     return _info(row)
 
 
@@ -194,13 +198,32 @@ def _info(row: Campaign) -> CampaignInfo:
                         CampaignConfig.from_json(row.config), row.created_at)
 
 
-def set_status(session: Session, campaign_id: str, status: str, now: datetime) -> None:
-    """Starts, pauses or ends a campaign."""
-    if status not in STATUSES:
-        raise CampaignError(f"status must be one of {', '.join(STATUSES)}")
-    get_campaign(session, campaign_id)
-    session.execute(update(Campaign).where(Campaign.id == campaign_id)
-                    .values(status=status, updated_at=now))
+def command(session: Session, campaign_id: str, wanted: lifecycle.CampaignCommand | str,
+            actor: Actor, now: datetime) -> CampaignStatus:
+    """Starts, pauses, resumes or stops a campaign, audited in the same transaction; a
+    command its status does not allow is a :class:`CampaignError` and changes nothing."""
+    row = session.execute(select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                          ).scalar_one_or_none()
+    if row is None:
+        get_campaign(session, campaign_id)  # raises, naming the campaigns there are
+    before = CampaignStatus(row.status)
+    try:
+        after = lifecycle.apply(before, wanted)
+    except lifecycle.TransitionRefused as exc:
+        raise CampaignError(f"campaign {campaign_id!r}: {exc}") from None
+    row.status, row.updated_at = after, now
+    audit.record(session, actor, lifecycle.AUDITED_AS[lifecycle.CampaignCommand(wanted)],
+                 "campaign", campaign_id, now, before=str(before), after=str(after))
+    return after
+
+
+def mark_done(session: Session, campaign_id: str, now: datetime) -> bool:
+    """A running campaign whose customers all have final outcomes becomes ``done`` (a
+    paused or stopped one keeps its status); True if it changed."""
+    changed = session.execute(
+        update(Campaign).where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING)
+        .values(status=CampaignStatus.DONE, updated_at=now))
+    return bool(changed.rowcount)
 
 
 def add_targets(

@@ -24,7 +24,7 @@ from core.clock import utcnow
 from core.vocabulary import DialOutcome
 from handoff import routing
 from handoff.agents import all_accounts
-from outbound import campaigns
+from outbound import campaigns, lifecycle
 from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
 from outbound.pacing import Capacity, PacingDecision, calls_to_start, transfer_rate
 from persistence import store
@@ -113,7 +113,7 @@ class Dialer:
         try:
             while True:
                 campaign = await self._db(lambda s: campaigns.get_campaign(s, self.campaign_id))
-                if campaign.status != "running":
+                if not lifecycle.dials(campaign.status):
                     break
                 await self._round(campaign)
                 if not self._calls and await self._idle():
@@ -210,7 +210,7 @@ class Dialer:
 
     def _mark_done_if_finished(self, session) -> None:
         if campaigns.progress(session, self.campaign_id).finished:
-            campaigns.set_status(session, self.campaign_id, "done", self.clock())
+            campaigns.mark_done(session, self.campaign_id, self.clock())
 
     def _changed(self) -> None:
         self.status.in_flight = len(self._calls)

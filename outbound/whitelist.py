@@ -33,7 +33,9 @@ from tqdm import tqdm
 
 from core.clock import utcnow
 from core.masking import mask_name
-from persistence import store
+from core.vocabulary import AuditAction
+from persistence import audit, store
+from persistence.audit import Actor
 from persistence.engine import session_scope
 from persistence.schema import Customer, Offer
 
@@ -512,9 +514,11 @@ def _load_batch(session: Session, batch: Sequence[WhitelistRow], people: _People
         session.execute(insert(_offers), new_offers)
 
 
-def load_whitelist(engine: Engine, parsed: ParsedWhitelist, *, progress: bool = False) -> ImportReport:
-    """Drop rows on the do-not-contact list and upsert the rest, all in one transaction:
-    if anything fails, nothing is written. Changed terms make a new offer version."""
+def load_whitelist(engine: Engine, parsed: ParsedWhitelist, *, progress: bool = False,
+                   actor: Actor | None = None, source: str = "") -> ImportReport:
+    """Drop rows on the do-not-contact list and upsert the rest, all in one transaction with
+    its audit entry (``actor``: the command line's user by default): if anything fails,
+    nothing is written. Changed terms make a new offer version."""
     errors = list(parsed.errors)
     result = LoadResult()
     loaded: list[WhitelistRow] = []
@@ -534,6 +538,10 @@ def load_whitelist(engine: Engine, parsed: ParsedWhitelist, *, progress: bool = 
             batch = loaded[start:start + BATCH]
             _load_batch(session, batch, people, offers, now, result)
             bar.update(len(batch))
+        audit.record(session, actor or Actor.command_line(), AuditAction.WHITELIST_IMPORTED,
+                     "whitelist", source or "(rows)", now, rows=len(parsed.rows),
+                     inserted=result.inserted, updated=result.updated,
+                     unchanged=result.unchanged, rejected=len(errors))
     if engine.dialect.name == "postgresql" and (result.inserted or result.updated):
         # Fresh statistics after a bulk load, so look-ups by customer id use the indexes.
         with engine.begin() as connection:
@@ -543,11 +551,12 @@ def load_whitelist(engine: Engine, parsed: ParsedWhitelist, *, progress: bool = 
 
 
 def import_whitelist_file(
-    engine: Engine, path: Path, *, today: date | None = None, progress: bool = False
+    engine: Engine, path: Path, *, today: date | None = None, progress: bool = False,
+    actor: Actor | None = None,
 ) -> ImportReport:
     """Read and validate ``path`` (CSV or XLSX), then load the good rows in one transaction.
 
     File-level problems raise :class:`WhitelistFormatError` before anything is written.
     """
     parsed = read_whitelist(Path(path), today=today or date.today(), progress=progress)
-    return load_whitelist(engine, parsed, progress=progress)
+    return load_whitelist(engine, parsed, progress=progress, actor=actor, source=Path(path).name)

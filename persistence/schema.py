@@ -27,6 +27,7 @@ from sqlalchemy.orm import declarative_base
 
 from core.vocabulary import (
     AgentOutcome,
+    AuditAction,
     CallOutcome,
     Channel,
     ConversationOutcome,
@@ -356,3 +357,24 @@ class CallAttempt(Base):
     callback_at = Column(UTCDateTime)
     started_at = Column(UTCDateTime, nullable=False)
     ended_at = Column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who did what to which campaign, whitelist or customer, and when. Written in the same
+    transaction as the change it records; never changed or deleted."""
+
+    __tablename__ = "oc_audit_log"
+    __table_args__ = (
+        Index("ix_oc_audit_log_subject", "subject_kind", "subject_id", "id"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    at = Column(UTCDateTime, nullable=False)
+    actor_id = Column(Integer)
+    """The staff account (none for the command line)."""
+    actor = Column(String(100), nullable=False)
+    """The account's username, or ``cli:<os user>``."""
+    actor_role = Column(String(32), nullable=False)
+    action = Column(vocabulary(AuditAction, 32), nullable=False)
+    subject_kind = Column(String(32), nullable=False)
+    subject_id = Column(String(128), nullable=False)
+    detail = Column(JSON, nullable=False)

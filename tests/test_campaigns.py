@@ -18,6 +18,7 @@ from outbound.campaigns import AttemptOutcome, CampaignConfig
 from outbound.dialer import Dialer
 from outbound.whitelist import import_whitelist_file
 from persistence import store
+from persistence.audit import Actor
 from persistence.engine import make_engine, session_scope
 from persistence.schema import CallAttempt, CampaignTarget
 from voice.events import CallResult
@@ -40,10 +41,13 @@ def load_customers(engine, tmp_path, count: int) -> list[str]:
     return ids
 
 
+MANAGER = Actor("wang_mgr", "campaign_manager", account_id=7)
+
+
 def new_campaign(engine, customer_ids, **settings) -> str:
     with session_scope(engine) as session:
         campaigns.create_campaign(session, "c1", "测试", "simulated",
-                                  CampaignConfig.from_json(settings), NOW)
+                                  CampaignConfig.from_json(settings), NOW, actor=MANAGER)
         campaigns.add_targets(session, "c1", customer_ids, NOW)
     return "c1"
 
@@ -215,7 +219,7 @@ def test_two_dialers_share_a_campaign_and_finish_it_without_doubling_a_dial(engi
     ids = load_customers(engine, tmp_path, 20)
     new_campaign(engine, ids, **ALL_DAY, retry_backoff_s=[1], max_concurrency=3, agent_gated=False)
     with session_scope(engine) as session:
-        campaigns.set_status(session, "c1", "running", NOW)
+        campaigns.command(session, "c1", "start", MANAGER, NOW)
     network = FakeNetwork()
 
     async def both() -> None:

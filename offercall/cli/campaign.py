@@ -85,19 +85,46 @@ def cmd_start(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_pause(settings: Settings, args: argparse.Namespace) -> int:
+_SAID = {
+    "pause": "paused: dialers stop placing calls; calls in flight finish",
+    "stop": "stopped: nobody more is dialled; calls in flight finish",
+}
+
+
+def cmd_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``pause`` and ``stop``: the status changes, audited as the command line's user."""
     from core.clock import utcnow
     from offercall.campaign_runner import open_engine
     from outbound import campaigns
+    from persistence.audit import Actor
     from persistence.engine import session_scope
 
     engine = open_engine(settings)
     try:
         with session_scope(engine) as session:
-            campaigns.set_status(session, args.campaign, "paused", utcnow())
+            campaigns.command(session, args.campaign, args.verb, Actor.command_line(), utcnow())
     except campaigns.CampaignError as exc:
         return _fail(str(exc))
-    print(f"campaign {args.campaign} paused: dialers stop placing calls; calls in flight finish")
+    print(f"campaign {args.campaign} {_SAID[args.verb]}")
+    return 0
+
+
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Who did what to the campaign, newest first."""
+    from offercall.campaign_runner import open_engine
+    from outbound import campaigns
+    from persistence import audit
+    from persistence.engine import session_scope
+
+    try:
+        with session_scope(open_engine(settings)) as session:
+            campaigns.get_campaign(session, args.campaign)
+            entries = audit.history(session, "campaign", args.campaign)
+    except campaigns.CampaignError as exc:
+        return _fail(str(exc))
+    for entry in entries:
+        detail = " ".join(f"{k}={v}" for k, v in entry.detail.items() if k != "config")
+        print(f"{entry.at:%Y-%m-%d %H:%M:%S} UTC  {entry.actor} ({entry.actor_role})  {entry.action}  {detail}".rstrip())
     return 0
 
 
@@ -146,7 +173,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     """Registers ``campaign …`` and ``report`` on the CLI's subparsers."""
-    campaign = sub.add_parser("campaign", help="outbound campaigns: import, create, start, pause, status, report, demo")
+    campaign = sub.add_parser("campaign", help="outbound campaigns: import, create, start, pause, stop, status, audit, report, demo")
     verbs = campaign.add_subparsers(dest="verb", required=True)
     imp = verbs.add_parser("import", help="load a whitelist CSV/XLSX (UTF-8 or GBK), optionally into a campaign")
     imp.add_argument("file")
@@ -170,8 +197,10 @@ def add_commands(sub) -> None:
     start.add_argument("--simulated-agents", help="comma-separated agent usernames to simulate")
     start.add_argument("--quiet", action="store_true", help="no progress bar")
     start.set_defaults(func=cmd_start)
-    for verb, func, text in (("pause", cmd_pause, "stop placing new calls"),
+    for verb, func, text in (("pause", cmd_command, "stop placing new calls (start resumes)"),
+                             ("stop", cmd_command, "end the campaign for good"),
                              ("status", cmd_status, "where the campaign stands"),
+                             ("audit", cmd_audit, "who created, started, paused or stopped it"),
                              ("report", cmd_report, "write the HTML report and CSV exports")):
         parser = verbs.add_parser(verb, help=text)
         parser.add_argument("campaign")
