@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from unittest import mock
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from core.settings import PROJECT_ROOT, Settings
+from handoff.agents import hash_password
 from offercall.training import train
 from persistence.engine import make_engine, session_scope
 from persistence.migrator import migrate
@@ -122,6 +124,18 @@ QUEUE_NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shangh
 AGENT_PASSWORD = "correct-horse-battery"
 
 
+_HASHES: dict[str, str] = {}
+
+
+def _one_hash(password: str) -> str:
+    """The test accounts share one salted scrypt hash of their password: hashing it afresh
+    for each of six accounts in each of hundreds of tests cost over a minute of the suite
+    (logging in still verifies it with scrypt)."""
+    if password not in _HASHES:
+        _HASHES[password] = hash_password(password)
+    return _HASHES[password]
+
+
 @pytest.fixture
 def staffed(engine) -> Engine:
     """The database with the sample whitelist, the branches, and agents: jt (金堂, every
@@ -133,7 +147,7 @@ def staffed(engine) -> Engine:
     from persistence.branches import load_branches
 
     import_whitelist_file(engine, PROJECT_ROOT / "data" / "whitelist_sample.csv", today=QUEUE_NOW.date())
-    with session_scope(engine) as session:
+    with session_scope(engine) as session, mock.patch("handoff.agents.hash_password", _one_hash):
         load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
         for username, branch, products, role in [
             ("jt", "JT", ["*"], "agent"), ("sl", "SL", ["医保贷"], "agent"),
