@@ -23,12 +23,14 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
+from core.vocabulary import AuditAction
 from handoff import agents, messages, routing, tickets
 from handoff.agents import AgentAccount
 from handoff.feed import Item
 from handoff.service import AGENT_JOINED, AGENT_LEFT, HandoffService
 from handoff.views import message_view, ticket_view
-from persistence import branches
+from persistence import audit, branches
+from persistence.audit import Actor
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +208,18 @@ async def show_ticket(request: web.Request) -> web.Response:
     return await request.app[HANDOFF].run(work)
 
 
+UNMASKED_ON_CLAIM = ("name", "phone", "transcript")
+"""What the console shows in full to the agent who claimed a ticket (masked to everyone else)."""
+
+
 def _claimed(session: Session, ticket: tickets.Ticket, viewer: AgentAccount, now: datetime) -> dict[str, Any]:
-    """After a claim: a chat customer is told who joined, and the chat is connected at once
-    (a call is connected by its voice session when it bridges the audio)."""
+    """After a claim: the agent sees the customer's personal data in full from now on, which
+    the audit trail records (in the claim's transaction); a chat customer is told who joined,
+    and the chat is connected at once (a call is connected by its voice session when it
+    bridges the audio)."""
+    audit.record(session, Actor(viewer.username, viewer.role, viewer.id), AuditAction.UNMASKED_VIEWED,
+                 "customer", ticket.customer_id, now, ticket_id=ticket.id, reason="claimed",
+                 shown=list(UNMASKED_ON_CLAIM))
     if ticket.channel == "chat":
         messages.post(session, conversation_id=ticket.conversation_id, sender="system",
                       text=AGENT_JOINED.format(name=viewer.display_name), handoff_id=ticket.id,

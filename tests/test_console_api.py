@@ -10,7 +10,7 @@ from aiohttp import WSMsgType
 
 from core.clock import utcnow
 from offercall.web.app import init_app
-from persistence import handoffs, store
+from persistence import audit, handoffs, store
 from persistence.engine import session_scope
 from tests.conftest import AGENT_PASSWORD
 from tests.stack import stack_settings
@@ -75,6 +75,23 @@ async def test_managers_accounts_cannot_work_the_agents_console(client, staffed,
     assert "token" not in await response.json()
     agent = await login(client, "jt")  # and the queue goes on as before for the agents
     assert len((await (await client.get("/api/agent/tickets", headers=agent)).json())["tickets"]) == 1
+
+
+async def test_the_agent_who_claims_a_ticket_is_audited_as_seeing_the_customers_data(client, staffed):
+    first, second = enqueue(staffed, "C0001"), enqueue(staffed, "C0001", conversation="call-again")
+    jt, sl = await login(client, "jt"), await login(client, "sl")
+    await client.get("/api/agent/tickets", headers=jt)  # masked views are not audited
+    assert (await client.post(f"/api/agent/tickets/{first}/claim", headers=sl)).status == 403
+    with session_scope(staffed) as session:
+        assert audit.history(session, "customer", "C0001") == []
+
+    assert (await client.post(f"/api/agent/tickets/{first}/claim", headers=jt)).status == 200
+    assert (await client.post("/api/agent/tickets/next", headers=jt)).status == 200
+    with session_scope(staffed) as session:
+        entries = audit.history(session, "customer", "C0001")
+    assert [(e.action, e.actor, e.actor_role, e.detail["ticket_id"]) for e in entries] == [
+        ("unmasked_viewed", "jt", "agent", second), ("unmasked_viewed", "jt", "agent", first)]
+    assert entries[0].detail["shown"] == ["name", "phone", "transcript"]
 
 
 async def test_an_agent_sees_only_their_queue_with_personal_data_masked_until_claimed(client, staffed):
