@@ -147,8 +147,8 @@ def all_accounts(session: Session, now: datetime) -> list[AgentAccount]:
     return [_account(row, now) for row in rows]
 
 
-def log_in(session: Session, username: str, password: str, now: datetime) -> tuple[str, AgentAccount] | None:
-    """A new session token and the account, or None for a wrong username or password."""
+def authenticate(session: Session, username: str, password: str, now: datetime) -> AgentAccount | None:
+    """The active account with this username and password, or None (the same work either way)."""
     row = session.execute(
         select(Agent).where(Agent.username == username.strip(), Agent.active.is_(True))
     ).scalar_one_or_none()
@@ -157,13 +157,26 @@ def log_in(session: Session, username: str, password: str, now: datetime) -> tup
         return None
     if not verify_password(password, row.password_hash):
         return None
+    return _account(row, now)
+
+
+def open_session(session: Session, account_id: int, now: datetime) -> str:
+    """A new session token for the account (only its hash is stored)."""
     token = secrets.token_urlsafe(32)
     session.add(AgentSession(
-        token_hash=_token_hash(token), agent_id=row.id, created_at=now,
+        token_hash=_token_hash(token), agent_id=account_id, created_at=now,
         expires_at=now + timedelta(hours=SESSION_HOURS),
     ))
     session.flush()
-    return token, _account(row, now)
+    return token
+
+
+def log_in(session: Session, username: str, password: str, now: datetime) -> tuple[str, AgentAccount] | None:
+    """A new session token and the account, or None for a wrong username or password."""
+    account = authenticate(session, username, password, now)
+    if account is None:
+        return None
+    return open_session(session, account.id, now), account
 
 
 def account_for_token(session: Session, token: str, now: datetime) -> AgentAccount | None:

@@ -144,16 +144,18 @@ async def login(request: web.Request) -> web.Response:
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return _error(400, "username and password are required")
-    found = await request.app[HANDOFF].run(
-        lambda session, now: agents.log_in(session, username, password, now)
-    )
-    if found is None:
+    def work(session: Session, now: datetime) -> tuple[str | None, AgentAccount | None]:
+        account = agents.authenticate(session, username, password, now)
+        if account is None or not account.works_tickets:
+            return None, account
+        return agents.open_session(session, account.id, now), account
+
+    token, account = await request.app[HANDOFF].run(work)
+    if account is None:
         log.info("handoff.login.refused")
         return _error(401, "wrong username or password")
-    token, account = found
-    if not account.works_tickets:
+    if token is None:
         log.info("handoff.login.refused_role role=%s", account.role)
-        await request.app[HANDOFF].run(lambda session, now: agents.log_out(session, token, now))
         return _error(403, NOT_A_CONSOLE_ROLE.format(account.role))
     response = web.json_response({"token": token, "agent": _account_json(account)})
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict",

@@ -39,14 +39,12 @@ from persistence.schema import Customer
 from voice.audio import MULAW_8K
 from voice.transports.sip import SipConfig, SipStack, TrunkConfig
 
-CONTINUE = "continue"
-CONTINUE_FROM: dict[CampaignStatus, CampaignCommand | str] = {
+SET_RUNNING_FROM = {
     CampaignStatus.DRAFT: CampaignCommand.START,
     CampaignStatus.PAUSED: CampaignCommand.RESUME,
-    CampaignStatus.RUNNING: CONTINUE,
 }
-"""What ``campaign start`` does in each status: start a draft, resume a paused campaign, go
-on dialling a running one (after a restart); a stopped or done campaign is refused."""
+"""How ``campaign start`` makes a campaign run: it starts a draft and resumes a paused one;
+a running one goes on being dialled (after a restart); a stopped or done one is refused."""
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_WHITELIST = PROJECT_ROOT / "data" / "demo_whitelist.csv"
@@ -186,11 +184,12 @@ async def run_campaign(
         campaign = campaigns.get_campaign(session, campaign_id)
         if campaign.transport == "simulated" and personas is None:
             raise campaigns.CampaignError("a simulated campaign needs personas for its customers")
-        go = CONTINUE_FROM.get(CampaignStatus(campaign.status))
-        if go is None:
-            raise campaigns.CampaignError(f"campaign {campaign_id!r} is {campaign.status}: nobody more is dialled")
-        if go is not CONTINUE:
-            campaigns.command(session, campaign_id, go, actor or Actor.command_line(), utcnow())
+        status = CampaignStatus(campaign.status)
+        if status is not CampaignStatus.RUNNING:
+            if status not in SET_RUNNING_FROM:
+                raise campaigns.CampaignError(f"campaign {campaign_id!r} is {status}: nobody more is dialled")
+            campaigns.command(session, campaign_id, SET_RUNNING_FROM[status],
+                              actor or Actor.command_line(), utcnow())
     runtime = VoiceRuntime(settings)
     own_stack = campaign.transport == "sip" and sip_stack is None
     if campaign.transport == "sip":

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.vocabulary import AuditAction
+from core.vocabulary import AuditAction, Role
 from persistence.schema import AuditEntry
 
 
@@ -31,7 +31,7 @@ class Actor:
             user = getpass.getuser()
         except (KeyError, OSError):
             user = "unknown"
-        return cls(f"cli:{user}", "admin")
+        return cls(f"cli:{user}", Role.ADMIN)
 
 
 @dataclass(frozen=True)
