@@ -88,6 +88,13 @@ class Settings:
     sla_chat_callback_s: int = 300
     sla_callback_claim_s: int = 2 * 86400
     callback_promise_min: int = 30
+    worker_port: int = 8081
+    """The dialer worker's health endpoint."""
+    personas_path: Path = PROJECT_ROOT / "data" / "demo_personas.yml"
+    """How the simulated network's customers behave (simulated campaigns only)."""
+    dial_lines: int = 4
+    """Telephone lines the dialer workers hold together (PJSIP's 4 per worker process); no
+    campaign may ask for more calls at once."""
 
     @property
     def recordings_dir(self) -> Path:
@@ -134,6 +141,9 @@ class Settings:
             "OFFERCALL_BOT_TIMEOUT_MS": str(self.bot_timeout_ms),
             "OFFERCALL_CHAT_TIMEOUT_MS": str(self.chat_timeout_ms),
             "OFFERCALL_DEBUG": "true" if self.debug else "false",
+            "OFFERCALL_WORKER_PORT": str(self.worker_port),
+            "OFFERCALL_DIAL_LINES": str(self.dial_lines),
+            "OFFERCALL_PERSONAS": str(self.personas_path),
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
         }
 
@@ -175,6 +185,9 @@ class Settings:
             bot_timeout_ms=_as_int("OFFERCALL_BOT_TIMEOUT_MS", env.get("OFFERCALL_BOT_TIMEOUT_MS", "6000")),
             chat_timeout_ms=_as_int("OFFERCALL_CHAT_TIMEOUT_MS", env.get("OFFERCALL_CHAT_TIMEOUT_MS", "4000")),
             debug=_as_bool("OFFERCALL_DEBUG", env.get("OFFERCALL_DEBUG", "false")),
+            worker_port=_as_int("OFFERCALL_WORKER_PORT", env.get("OFFERCALL_WORKER_PORT", "8081")),
+            dial_lines=_as_int("OFFERCALL_DIAL_LINES", env.get("OFFERCALL_DIAL_LINES", "4")),
+            personas_path=Path(env.get("OFFERCALL_PERSONAS", str(PROJECT_ROOT / "data" / "demo_personas.yml"))),
             **{attr: _as_int(name, env.get(name, str(default)))
                for name, (attr, default) in SLA_SETTINGS.items()},
         )

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-import aiohttp
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from tqdm import tqdm
@@ -23,21 +22,19 @@ from bot.actions import texts
 from core.clock import utcnow
 from core.settings import Settings
 from core.vocabulary import CampaignStatus
-from offercall.sip_calls import SipCalls, customer_phone
-from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
+from offercall.call_placing import CallPlacing
 from outbound import campaigns
 from outbound.campaigns import TRANSPORTS
-from outbound.dialer import Dialer, DialerStatus
+from outbound.dialer import DialerStatus
 from outbound.lifecycle import CampaignCommand
 from outbound.report import CampaignSummary, write_report
 from outbound.report_data import attempt_facts
-from outbound.simulated_network import Personas, SimulatedNetwork, load_personas
+from outbound.simulated_network import Personas, load_personas
 from outbound.whitelist import ImportReport, import_whitelist_file
 from persistence.audit import Actor
 from persistence.engine import open_database, session_scope
 from persistence.schema import Customer
-from voice.audio import MULAW_8K
-from voice.transports.sip import SipConfig, SipStack, TrunkConfig
+from voice.transports.sip import SipStack, TrunkConfig
 
 SET_RUNNING_FROM = {
     CampaignStatus.DRAFT: CampaignCommand.START,
@@ -174,9 +171,6 @@ async def run_campaign(
     transfers in the console (or as ``simulated_agents``). A ``sip`` campaign dials the
     customers' phones through the SIP trunk of ``OFFERCALL_SIP_*`` (or ``sip_stack`` and
     ``sip_trunk``) and transfers interested customers to the agents' SIP queue."""
-    from handoff.service import HandoffService
-    from handoff.sla import SlaPolicy
-    from offercall.agent_line import HandoffLine
     from outbound.simulated_agents import AgentBehaviour, simulated_agent
 
     engine = open_engine(settings)
@@ -190,57 +184,24 @@ async def run_campaign(
                 raise campaigns.CampaignError(f"campaign {campaign_id!r} is {status}: nobody more is dialled")
             campaigns.command(session, campaign_id, SET_RUNNING_FROM[status],
                               actor or Actor.command_line(), utcnow())
-    runtime = VoiceRuntime(settings)
-    own_stack = campaign.transport == "sip" and sip_stack is None
-    if campaign.transport == "sip":
-        sip_stack = sip_stack or SipStack(SipConfig.from_environ())
-        await sip_stack.start()
-    await runtime.warm(MULAW_8K)
-    service = HandoffService(engine, SlaPolicy.from_settings(settings))
-    await service.start()
-    stop_agents = asyncio.Event()
-    agent_tasks = [asyncio.create_task(simulated_agent(service, name, AgentBehaviour(), stop_agents))
-                   for name in simulated_agents]
-    line = HandoffLine(service)
     bar = _ProgressLine(engine, campaign_id, out)
+    stop_agents = asyncio.Event()
+    agent_tasks: list[asyncio.Task[None]] = []
     try:
-        async with aiohttp.ClientSession() as http:
-            async def call(transport, job: campaigns.DialJob, agent_line=line):
-                return await run_call(
-                    settings, runtime, engine, http, customer_id=job.customer_id,
-                    transport=transport, call_id=job.call_id, line=agent_line,
-                    config=runtime.session_config(detect_machine=campaign.config.detect_machine),
-                    start_metadata={texts.VARIANT_SLOT: job.variant},
-                )
-
-            if sip_stack is not None:
-                calls = SipCalls(sip_stack, runtime, engine, sip_trunk)
-
-                async def place(job: campaigns.DialJob):
-                    number = await asyncio.to_thread(customer_phone, engine, job.customer_id)
-                    # What the bot will say to this customer is synthesised before the dial: on
-                    # a real line the customer's first words must not wait for the voice.
-                    await runtime.warm_for_customer(engine, job.customer_id, MULAW_8K, job.variant)
-                    return await call(calls.transport(number, job.call_id), job, None)
-
-                lines_in_use: Callable[[], int] | None = sip_stack.calls_in_flight
-                max_lines: int | None = sip_stack.max_calls
-            else:
-                assert personas is not None
-                place = SimulatedNetwork(runtime.speaker, call, personas, speed=campaign.config.speed,
-                                         dial_log=dial_log).place
-                lines_in_use, max_lines = None, None
-            dialer = Dialer(engine, campaign_id, place, dialer_id=dialer_id,
-                            new_call_id=new_call_id, idle_horizon=idle_horizon,
-                            on_change=bar.update, lines_in_use=lines_in_use, max_lines=max_lines)
-            status = await dialer.run()
+        async with CallPlacing(settings, engine, personas=personas, dial_log=dial_log,
+                               sip_stack=sip_stack, sip_trunk=sip_trunk) as placing:
+            agent_tasks = [asyncio.create_task(simulated_agent(placing.service, name, AgentBehaviour(),
+                                                               stop_agents))
+                           for name in simulated_agents]
+            dialer = await placing.dialer(campaign, dialer_id=dialer_id, idle_horizon=idle_horizon,
+                                          on_change=bar.update)
+            try:
+                status = await dialer.run()
+            finally:
+                stop_agents.set()
+                await asyncio.gather(*agent_tasks, return_exceptions=True)
     finally:
         bar.close()
-        stop_agents.set()
-        await asyncio.gather(*agent_tasks, return_exceptions=True)
-        await service.stop()
-        if own_stack and sip_stack is not None:
-            await sip_stack.stop()
     with session_scope(engine) as session:
         progress = campaigns.progress(session, campaign_id)
     engine.dispose()

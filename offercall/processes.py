@@ -65,7 +65,7 @@ def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
 
 
 def services(settings: Settings) -> list[Service]:
-    """Rasa, the action server and the web server, in start order."""
+    """Rasa, the action server, the web server and the dialer worker, in start order."""
     endpoints = write_endpoints(settings)
     rasa_base = settings.rasa_url.rstrip("/")
     action_base = settings.action_server_url.rsplit("/webhook", 1)[0]
@@ -92,6 +92,11 @@ def services(settings: Settings) -> list[Service]:
             [python, "-m", "offercall", "serve"],
             f"http://{settings.web_host}:{settings.web_port}/health",
             ready_timeout_s=60.0,
+        ),
+        Service(
+            "worker",
+            [python, "-m", "offercall", "worker"],
+            f"http://{settings.web_host}:{settings.worker_port}/health",
         ),
     ]
 

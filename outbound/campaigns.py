@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from core.vocabulary import AuditAction, CampaignStatus
@@ -470,3 +470,40 @@ def progress(session: Session, campaign_id: str) -> CampaignProgress:
         .where(CampaignTarget.campaign_id == campaign_id, CampaignTarget.status == "pending")
         .order_by(CampaignTarget.next_attempt_at).limit(1)).scalar()
     return CampaignProgress(targets, outcomes, int(in_flight), next_due)
+
+
+@dataclass(frozen=True)
+class Glance:
+    """What a dialer checks between rounds, in two queries: the status, who is still to be
+    dialled or being dialled now, and when the next one is due."""
+
+    status: CampaignStatus
+    pending: int
+    being_dialled: int
+    next_due: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        """Nobody left to dial and no call in flight."""
+        return self.pending == 0 and self.being_dialled == 0
+
+
+def glance(session: Session, campaign_id: str) -> Glance:
+    """The campaign's status, its pending and in-flight targets, and its next due time."""
+    status = session.execute(select(Campaign.status).where(Campaign.id == campaign_id)).scalar()
+    if status is None:
+        get_campaign(session, campaign_id)  # raises, naming the campaigns there are
+    is_pending = CampaignTarget.status == "pending"
+    pending, busy, next_due = session.execute(
+        select(func.count(case((is_pending, 1))), func.count(case((~is_pending, 1))),
+               func.min(case((is_pending, CampaignTarget.next_attempt_at))))
+        .where(CampaignTarget.campaign_id == campaign_id,
+               CampaignTarget.status.in_(("pending", "claiming", "dialing")))).one()
+    return Glance(CampaignStatus(status), int(pending or 0), int(busy or 0), next_due)
+
+
+def running_campaign_ids(session: Session) -> list[str]:
+    """The campaigns a scheduler must dial now."""
+    return list(session.execute(
+        select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING).order_by(Campaign.created_at)
+    ).scalars())

@@ -71,8 +71,8 @@ NOT_ANSWERED = frozenset({DialOutcome.NO_ANSWER, DialOutcome.BUSY, DialOutcome.D
 
 
 class Dialer:
-    """Dials one campaign. ``run()`` returns when the campaign is finished, paused, or has
-    nothing due within ``idle_horizon``."""
+    """Dials one campaign. ``run()`` returns when the campaign is finished, is no longer
+    running (paused, stopped), has nothing due within ``idle_horizon``, or ``halt`` is set."""
 
     def __init__(
         self,
@@ -83,7 +83,8 @@ class Dialer:
         dialer_id: str | None = None,
         new_call_id: Callable[[], str],
         poll_s: float = 0.5,
-        idle_horizon: timedelta = timedelta(minutes=10),
+        idle_horizon: timedelta | None = timedelta(minutes=10),
+        halt: asyncio.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
         on_change: Callable[[DialerStatus], None] | None = None,
         lines_in_use: Callable[[], int] | None = None,
@@ -96,6 +97,9 @@ class Dialer:
         self.new_call_id = new_call_id
         self.poll_s = poll_s
         self.idle_horizon = idle_horizon
+        """None: dial until the campaign is finished or stops running (the always-on worker)."""
+        self.halt = halt
+        """Set it to make ``run()`` place no more calls and return once its calls end."""
         self.clock = clock
         self.on_change = on_change
         self.lines_in_use = lines_in_use
@@ -111,12 +115,15 @@ class Dialer:
         """Dials until done (see the class docstring); waits for calls in flight to end."""
         heartbeat = asyncio.create_task(self._heartbeat(), name=f"{self.dialer_id}:heartbeat")
         try:
-            while True:
-                campaign = await self._db(lambda s: campaigns.get_campaign(s, self.campaign_id))
-                if not lifecycle.dials(campaign.status):
+            while not (self.halt is not None and self.halt.is_set()):
+                now = self.clock()
+                seen = await self._db(lambda s: self._look(s, now))
+                if not lifecycle.dials(seen.status):
                     break
-                await self._round(campaign)
-                if not self._calls and await self._idle():
+                if seen.next_due is not None and seen.next_due <= now:
+                    campaign = await self._db(lambda s: campaigns.get_campaign(s, self.campaign_id))
+                    await self._round(campaign, now)
+                elif not self._calls and self._idle(seen):
                     break
                 self._wake.clear()
                 try:
@@ -130,18 +137,21 @@ class Dialer:
         await self._db(self._mark_done_if_finished)
         return self.status
 
+    def _look(self, session, now: datetime) -> campaigns.Glance:
+        """Recovers this campaign's attempts whose dialer died, then glances at it."""
+        recovered = campaigns.recover_expired(session, now, self.campaign_id)
+        if recovered:
+            self.status.recovered += len(recovered)
+            log.warning("dialer.recovered", extra={"attempts": recovered})
+        return campaigns.glance(session, self.campaign_id)
+
     async def _db(self, work):
         def run():
             with session_scope(self.engine) as session:
                 return work(session)
         return await asyncio.to_thread(run)
 
-    async def _round(self, campaign: campaigns.CampaignInfo) -> None:
-        now = self.clock()
-        recovered = await self._db(lambda s: campaigns.recover_expired(s, now, self.campaign_id))
-        if recovered:
-            self.status.recovered += len(recovered)
-            log.warning("dialer.recovered", extra={"attempts": recovered})
+    async def _round(self, campaign: campaigns.CampaignInfo, now: datetime) -> None:
         decision = await self._pace(campaign, now)
         self.status.pacing = decision.reason
         if decision.start <= 0:
@@ -200,13 +210,14 @@ class Dialer:
             until = self.clock() + timedelta(seconds=campaign.config.lease_s)
             await self._db(lambda s: campaigns.renew_leases(s, ids, self.dialer_id, until))
 
-    async def _idle(self) -> bool:
-        progress = await self._db(lambda s: campaigns.progress(s, self.campaign_id))
-        if progress.finished:
+    def _idle(self, seen: campaigns.Glance) -> bool:
+        """Nothing more to do: everybody is finished, or (with an idle horizon) nobody is due
+        within it. Another dialer's calls in flight may still reschedule targets."""
+        if seen.finished:
             return True
-        if progress.in_flight:  # another dialer's calls: their outcomes may reschedule targets
+        if self.idle_horizon is None or seen.being_dialled:
             return False
-        return progress.next_due is None or progress.next_due > self.clock() + self.idle_horizon
+        return seen.next_due is None or seen.next_due > self.clock() + self.idle_horizon
 
     def _mark_done_if_finished(self, session) -> None:
         if campaigns.progress(session, self.campaign_id).finished:

@@ -62,6 +62,7 @@ def stack_settings(var_dir: Path, database_url: str) -> Settings:
         "RASA_URL": f"http://127.0.0.1:{free_port()}",
         "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}/webhook",
         "OFFERCALL_PORT": str(free_port()),
+        "OFFERCALL_WORKER_PORT": str(free_port()),
     })
 
 

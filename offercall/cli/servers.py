@@ -18,6 +18,13 @@ def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
+    from offercall.worker import serve_worker
+
+    asyncio.run(serve_worker(settings))
+    return 0
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from chat.tokens import issue
     from offercall.cli.chat import run_chat
@@ -51,6 +58,8 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Registers the server commands."""
     sub.add_parser("serve", help="run the web server (chat, console, media streams)").set_defaults(func=cmd_serve)
+    sub.add_parser("worker", help="run the dialer worker: dials every running campaign, always on"
+                   ).set_defaults(func=cmd_worker)
     run = sub.add_parser("run", help="train, start all servers and open a chat")
     run.add_argument("--customer", default="C0001")
     run.add_argument("--no-chat", action="store_true", help="only serve; no terminal chat")

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from chat.routes import add_chat_routes
 from handoff.api import add_console_routes
+from handoff.staff_api import add_staff_routes
 from offercall.web import media
 
 
@@ -19,3 +20,4 @@ def setup_routes(app: web.Application) -> None:
     add_chat_routes(app)
     app.router.add_get("/media/{protocol}", media.media_stream)
     add_console_routes(app)
+    add_staff_routes(app)

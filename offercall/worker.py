@@ -1,0 +1,172 @@
+"""The dialer worker (``offercall worker``): the always-on scheduler.
+
+Every second it looks for campaigns that are running and gives each one a dialer, which
+dials whoever is due inside the campaign's windows (first attempts, retries and booked
+callbacks) until the campaign is paused, stopped or finished. Callbacks booked in chat are
+handed to the campaign that reached the customer. A pause is seen by the campaign's dialer
+within a second: it places no more calls and lets those in flight end.
+
+Nothing lives only in memory: the database holds every target's next due time and every
+call's lease, so a worker that is killed and started again (by ``offercall run``'s
+supervisor) carries on where it was. Calls it had in flight are closed as interrupted when
+their leases lapse, and no target is ever held by two dialers.
+
+``GET /health`` on ``OFFERCALL_WORKER_PORT`` answers once the voice is warm, with what the
+worker is dialling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from aiohttp import web
+from sqlalchemy.engine import Engine
+
+from core.clock import utcnow
+from core.settings import Settings
+from offercall.call_placing import CallPlacing
+from outbound import campaigns
+from outbound.chat_callbacks import adopt_chat_callbacks
+from outbound.dialer import Dialer, DialerStatus, default_dialer_id
+from outbound.simulated_network import load_personas
+from persistence.engine import open_database, session_scope
+
+log = logging.getLogger(__name__)
+
+RETRY_CRASHED_DIALER_S = 5.0
+
+
+class Placing(Protocol):
+    """Makes a campaign's dialer (:class:`CallPlacing` in production)."""
+
+    async def dialer(self, campaign: campaigns.CampaignInfo, **options: Any) -> Dialer: ...
+
+
+@dataclass
+class _Running:
+    dialer: Dialer
+    task: asyncio.Task[DialerStatus]
+
+
+@dataclass
+class Worker:
+    """Gives every running campaign a dialer (see the module docstring)."""
+
+    engine: Engine
+    placing: Placing
+    clock: Callable[[], datetime] = utcnow
+    poll_s: float = 1.0
+    dialer_poll_s: float = 0.5
+    worker_id: str = field(default_factory=default_dialer_id)
+    _running: dict[str, _Running] = field(default_factory=dict)
+    _crashed_at: dict[str, float] = field(default_factory=dict)
+    _halt: asyncio.Event = field(default_factory=asyncio.Event)
+    adopted: int = 0
+
+    async def _db(self, work):
+        def run():
+            with session_scope(self.engine) as session:
+                return work(session)
+        return await asyncio.to_thread(run)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Schedules until ``stop`` is set, then lets the calls in flight end."""
+        try:
+            while not stop.is_set():
+                await self.tick()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.poll_s)
+        finally:
+            self._halt.set()
+            await asyncio.gather(*(r.task for r in self._running.values()), return_exceptions=True)
+
+    async def tick(self) -> None:
+        """One look: chat callbacks handed over, dialers started for running campaigns, ended
+        dialers reaped."""
+        now = self.clock()
+        adopted = await self._db(lambda s: adopt_chat_callbacks(s, now))
+        for item in adopted:
+            log.info("worker.chat_callback", extra={"callback": item.callback_id, "campaign": item.campaign_id})
+        self.adopted += len(adopted)
+        self._reap()
+        running = await self._db(campaigns.running_campaign_ids)
+        loop_time = asyncio.get_running_loop().time()
+        for campaign_id in running:
+            crashed = self._crashed_at.get(campaign_id)
+            if campaign_id in self._running or (
+                    crashed is not None and loop_time - crashed < RETRY_CRASHED_DIALER_S):
+                continue
+            await self._start(campaign_id)
+
+    async def _start(self, campaign_id: str) -> None:
+        try:
+            campaign = await self._db(lambda s: campaigns.get_campaign(s, campaign_id))
+            dialer = await self.placing.dialer(
+                campaign, dialer_id=f"{self.worker_id}:{campaign_id}", idle_horizon=None,
+                halt=self._halt, clock=self.clock, poll_s=self.dialer_poll_s)
+        except Exception:
+            log.exception("worker.dialer_not_started", extra={"campaign": campaign_id})
+            self._crashed_at[campaign_id] = asyncio.get_running_loop().time()
+            return
+        log.info("worker.dialling", extra={"campaign": campaign_id})
+        self._running[campaign_id] = _Running(dialer, asyncio.create_task(dialer.run(), name=campaign_id))
+
+    def _reap(self) -> None:
+        for campaign_id, running in list(self._running.items()):
+            if not running.task.done():
+                continue
+            del self._running[campaign_id]
+            error = None if running.task.cancelled() else running.task.exception()
+            if error is not None:
+                log.error("worker.dialer_crashed", exc_info=error, extra={"campaign": campaign_id})
+                self._crashed_at[campaign_id] = asyncio.get_running_loop().time()
+
+    def health(self) -> dict[str, Any]:
+        """What the worker is doing, for ``GET /health``."""
+        return {
+            "status": "ok", "worker": self.worker_id, "chat_callbacks_adopted": self.adopted,
+            "campaigns": {cid: {"in_flight": r.dialer.status.in_flight, "started": r.dialer.status.started,
+                                "finished": r.dialer.status.finished, "pacing": r.dialer.status.pacing}
+                          for cid, r in self._running.items()},
+        }
+
+
+async def _health_site(worker: Worker, settings: Settings) -> web.AppRunner:
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response(worker.health())
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.web_host, settings.worker_port).start()
+    return runner
+
+
+async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Runs the worker until SIGTERM/SIGINT (or ``stop``)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    engine = open_database(settings)
+    personas = load_personas(settings.personas_path)
+    try:
+        # The web server sweeps the handoff queue's time limits; the worker only joins it.
+        async with CallPlacing(settings, engine, personas=personas, sweep=False) as placing:
+            worker = Worker(engine, placing)
+            runner = await _health_site(worker, settings)
+            try:
+                await worker.run(stop)
+            finally:
+                await runner.cleanup()
+    finally:
+        engine.dispose()
