@@ -57,9 +57,11 @@ class AgentAccount:
         return allows(self.role, Permission.WORK_TICKETS)
 
     def profile(self) -> AgentProfile:
-        """The routing view of this agent."""
+        """The routing view of this agent: an admin sees and may take every ticket, as a
+        supervisor does, and is never routed tickets as an agent is."""
+        role = Role.SUPERVISOR if self.role == Role.ADMIN else self.role
         return AgentProfile(
-            agent_id=self.id, role=self.role, branch_id=self.branch_id,
+            agent_id=self.id, role=role, branch_id=self.branch_id,
             products=frozenset(self.products), languages=frozenset(self.languages),
             online=self.online,
         )

@@ -68,6 +68,20 @@ def test_only_the_branch_and_supervisors_can_claim_a_fresh_ticket(staffed):
     assert taken.value.status == 409
 
 
+def test_an_online_admin_takes_a_fresh_ticket_like_a_supervisor_and_waiting_tickets_are_still_offered(
+        staffed):
+    with session_scope(staffed) as session:
+        agents.add_agent(session, username="root", password="admin-pass-123", display_name="管理员",
+                         role="admin", branch_id=None, products=["*"], now=QUEUE_NOW)
+    admin = account(staffed, "root")
+    account(staffed, "jt")
+    ticket_id = enqueue(staffed, "C0001")
+    with session_scope(staffed) as session:
+        assert tickets.offer_waiting(session, QUEUE_NOW) == [ticket_id]
+    with session_scope(staffed) as session:
+        assert tickets.claim(session, ticket_id, admin, QUEUE_NOW).claimed_by == admin.id
+
+
 @pytest.mark.parametrize("round_", range(3))
 def test_concurrent_claims_have_exactly_one_winner(staffed, round_):
     """Eight agents' requests race for one ticket in real threads and connections."""
