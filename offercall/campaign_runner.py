@@ -24,12 +24,11 @@ from core.settings import Settings
 from core.vocabulary import CampaignStatus
 from offercall.call_placing import CallPlacing
 from outbound import campaigns
-from outbound.campaigns import TRANSPORTS
 from outbound.dialer import DialerStatus
 from outbound.lifecycle import CampaignCommand
 from outbound.report import CampaignSummary, write_report
 from outbound.report_data import attempt_facts
-from outbound.simulated_network import Personas, load_personas
+from outbound.simulated_network import Personas
 from outbound.whitelist import ImportReport, import_whitelist_file
 from persistence.audit import Actor
 from persistence.engine import open_database, session_scope
@@ -75,16 +74,12 @@ def import_into(engine: Engine, path: Path, campaign_id: str | None, progress: b
 
 def create(engine: Engine, campaign_id: str, name: str, transport: str,
            config: campaigns.CampaignConfig, customer_ids: list[str], actor: Actor | None = None,
-           ) -> tuple[int, list[str]]:
-    """A new campaign in one transaction with its targets; returns (targets, unknown ids)."""
-    if transport not in TRANSPORTS:
-        raise campaigns.CampaignError(
-            f"transport {transport!r} is not available (have: {', '.join(TRANSPORTS)})")
-    unknown_variants = set(config.variants) - set(texts.script_variants())
-    if unknown_variants:
-        raise campaigns.CampaignError(
-            f"variants {sorted(unknown_variants)} are not in bot/domain.yml "
-            f"(defined: {', '.join(texts.script_variants())})")
+           *, dial_lines: int = Settings.dial_lines) -> tuple[int, list[str]]:
+    """A new campaign in one transaction with its targets; returns (targets, unknown ids).
+    Refused (:class:`CampaignError`) unless this installation can run it: its transport, its
+    script variants, no more calls at once than ``dial_lines``."""
+    campaigns.check_against(config, transport=transport, known_variants=tuple(texts.script_variants()),
+                            dial_lines=dial_lines)
     with session_scope(engine) as session:
         now = utcnow()
         campaigns.create_campaign(session, campaign_id, name, transport, config, now,
@@ -249,28 +244,75 @@ def demo_campaign_id(now: datetime) -> str:
     return f"demo-{now.strftime('%Y%m%d-%H%M%S')}"
 
 
+def live_page_url(settings: Settings, campaign_id: str) -> str:
+    """The campaign's live status page in the workspace."""
+    return f"http://{settings.web_host}:{settings.web_port}/workspace/campaigns/{campaign_id}"
+
+
+def _quiet(progress: campaigns.CampaignProgress, now: datetime, horizon: timedelta) -> bool:
+    """Nobody in a call and nobody due within ``horizon``."""
+    if progress.finished:
+        return True
+    return not progress.in_flight and (progress.next_due is None or progress.next_due > now + horizon)
+
+
+async def watch_campaign(settings: Settings, engine: Engine, campaign_id: str, *,
+                         simulated_agents: tuple[str, ...] = (), out: TextIO | None = sys.stderr,
+                         idle_horizon: timedelta = timedelta(minutes=2), poll_s: float = 1.0,
+                         ) -> campaigns.CampaignProgress:
+    """Follows a campaign that the worker dials, with a progress bar, until nobody is in a call
+    or due within ``idle_horizon``; ``simulated_agents`` take its transfers meanwhile."""
+    from handoff.service import HandoffService
+    from handoff.sla import SlaPolicy
+    from outbound.simulated_agents import AgentBehaviour, simulated_agent
+
+    service = HandoffService(engine, SlaPolicy.from_settings(settings))
+    await service.start(sweep=False)  # the web server sweeps the queue's time limits
+    stop_agents = asyncio.Event()
+    agent_tasks = [asyncio.create_task(simulated_agent(service, name, AgentBehaviour(), stop_agents))
+                   for name in simulated_agents]
+    bar = _ProgressLine(engine, campaign_id, out)
+    try:
+        while True:
+            await asyncio.sleep(poll_s)
+            with session_scope(engine) as session:
+                progress = campaigns.progress(session, campaign_id)
+            bar.update(DialerStatus(in_flight=progress.in_flight, outcomes=dict(progress.outcomes),
+                                    pacing="dialled by the worker"))
+            if _quiet(progress, utcnow(), idle_horizon):
+                return progress
+    finally:
+        bar.close()
+        stop_agents.set()
+        await asyncio.gather(*agent_tasks, return_exceptions=True)
+        await service.stop()
+
+
 def run_demo(settings: Settings, out: TextIO = sys.stdout,
              ensure_servers: Callable[[], None] | None = None) -> Path:
     """The README's main job: imports the demo whitelist, creates a campaign with two script
-    variants, dials its simulated customers with simulated agents taking the transfers, and
-    writes the report. Returns the report's path."""
+    variants and starts it; the worker dials its simulated customers while simulated agents
+    take the transfers, and its live page shows it. Ends by writing the report, once nobody is
+    in a call or due within two minutes (booked callbacks stay scheduled). Returns the
+    report's path."""
     engine = open_engine(settings)
     campaign_id = demo_campaign_id(utcnow())
     report, _, _ = import_into(engine, DEMO_WHITELIST, None, progress=False)
     print(report.summary().splitlines()[0], file=out)
     config = campaigns.CampaignConfig.from_json(DEMO_CONFIG)
     added, _ = create(engine, campaign_id, "演示：预授信外呼 (demo)", "simulated", config,
-                      [c for c in report.loaded_customer_ids])
+                      [c for c in report.loaded_customer_ids], dial_lines=settings.dial_lines)
     print(f"campaign {campaign_id}: {added} customers, variants A/B, "
           f"{config.max_concurrency} calls at a time", file=out)
     if ensure_servers is not None:
         ensure_servers()
-    run = asyncio.run(run_campaign(
-        settings, campaign_id, personas=load_personas(DEMO_PERSONAS),
-        simulated_agents=DEMO_AGENTS, idle_horizon=timedelta(minutes=2),
-    ))
+    with session_scope(engine) as session:
+        campaigns.command(session, campaign_id, CampaignCommand.START, Actor.command_line(), utcnow())
+    print(f"\nLive page: {live_page_url(settings, campaign_id)}\n"
+          f"  (log in as hq_campaigns / demo-manager-pass; every demo login is in data/agents_sample.csv)\n",
+          file=out, flush=True)
+    asyncio.run(watch_campaign(settings, engine, campaign_id, simulated_agents=DEMO_AGENTS))
     print(status_text(engine, campaign_id), file=out)
     paths = write_campaign_report(engine, campaign_id, report_dir(settings, campaign_id))
     engine.dispose()
-    del run
     return paths["html"]

@@ -15,6 +15,7 @@ Every step of a dial is a short transaction, committed before anything is said o
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -28,13 +29,25 @@ from outbound.compliance import CallingWindow, ContactPolicy, DialFacts, decide_
 from outbound.pacing import PacingPolicy
 from persistence import audit, store
 from persistence.audit import Actor
-from persistence.schema import CallAttempt, Campaign, CampaignTarget, Customer
+from persistence.schema import CallAttempt, Campaign, CampaignTarget, Customer, Offer
 
 STATUSES = tuple(CampaignStatus)
 
 
 class CampaignError(ValueError):
     """A campaign command that cannot be carried out (unknown campaign, bad settings)."""
+
+
+class CampaignNotFound(CampaignError):
+    """No campaign has this id."""
+
+
+class CampaignExists(CampaignError):
+    """A new campaign's id is taken."""
+
+
+class CampaignRefused(CampaignError):
+    """The campaign's status does not allow this (a lifecycle command, a change of settings)."""
 
 
 
@@ -61,8 +74,15 @@ class CampaignConfig:
     lease_s: int = 60
     speed: float = 1.0
     """Simulated transport only: how much faster than real time the customers talk."""
+    product: str | None = None
+    """The product whose offers chose the targets (None: any product)."""
+    segment: str | None = None
+    """The whitelist segment that chose the targets (None: any segment)."""
 
     def __post_init__(self) -> None:
+        problems = _type_problems(self)
+        if problems:
+            raise CampaignError(f"bad campaign settings: {'; '.join(problems)}")
         self.window()  # validates hours, weekdays and the time zone
         if self.max_concurrency < 1:
             raise CampaignError("max_concurrency must be at least 1")
@@ -76,13 +96,18 @@ class CampaignConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CampaignConfig:
         """Reads stored or user-given settings; unknown keys are an error, not ignored."""
+        if not isinstance(data, dict):
+            raise CampaignError("campaign settings must be a JSON object")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise CampaignError(f"unknown campaign settings: {', '.join(unknown)}")
         values = dict(data)
-        for key in ("holidays", "weekdays", "retry_backoff_s"):
+        for key in _ITEM_TYPES:
             if key in values:
+                if not isinstance(values[key], (list, tuple)):
+                    raise CampaignError(
+                        f"bad campaign settings: {key} must be a list, got {values[key]!r}")
                 values[key] = tuple(values[key])
         try:
             return cls(**values)
@@ -121,6 +146,60 @@ class CampaignConfig:
     def pacing_policy(self) -> PacingPolicy:
         """The pacing limits."""
         return PacingPolicy(max_concurrency=self.max_concurrency, agent_gated=self.agent_gated)
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("window_start", "window_end", "timezone"), (str,)),
+    **dict.fromkeys(("max_attempts_per_week", "min_gap_s", "max_attempts", "max_concurrency",
+                     "lease_s"), (int,)),
+    **dict.fromkeys(("agent_gated", "detect_machine"), (bool,)),
+    "speed": (int, float),
+    **dict.fromkeys(("product", "segment"), (str, type(None))),
+}
+_ITEM_TYPES: dict[str, type] = {"holidays": str, "weekdays": int, "retry_backoff_s": int}
+_TYPE_NAMES = {str: "text", int: "a whole number", float: "a number", bool: "true or false",
+               type(None): "null"}
+
+
+def _is(value: object, kinds: tuple[type, ...]) -> bool:
+    """isinstance, except that true and false are not numbers."""
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)
+
+
+def _type_problems(config: CampaignConfig) -> list[str]:
+    """What in ``config`` has the wrong type (JSON gives any type anywhere)."""
+    problems = [
+        f"{name} must be {' or '.join(_TYPE_NAMES[k] for k in kinds)}, got {getattr(config, name)!r}"
+        for name, kinds in _FIELD_TYPES.items() if not _is(getattr(config, name), kinds)]
+    problems += [f"{name} must hold {_TYPE_NAMES[kind]} items, got {getattr(config, name)!r}"
+                 for name, kind in _ITEM_TYPES.items()
+                 if not all(_is(item, (kind,)) for item in getattr(config, name))]
+    variants = config.variants
+    if not isinstance(variants, dict) or not all(
+            isinstance(k, str) and _is(w, (int, float)) for k, w in variants.items()):
+        problems.append(
+            f"variants must map names to weights, e.g. {{'A': 1, 'B': 1}}, got {variants!r}")
+    problems += [f"{name} may not be empty" for name in ("product", "segment")
+                 if getattr(config, name) is not None and not str(getattr(config, name)).strip()]
+    return problems
+
+
+def check_against(config: CampaignConfig, *, transport: str, known_variants: tuple[str, ...],
+                  dial_lines: int) -> None:
+    """Raises :class:`CampaignError` unless this installation can run the campaign: a transport
+    it has, script variants its bot defines, no more calls at once than its lines (pure)."""
+    if transport not in TRANSPORTS:
+        raise CampaignError(
+            f"transport {transport!r} is not available (have: {', '.join(TRANSPORTS)})")
+    unknown = sorted(set(config.variants) - set(known_variants))
+    if unknown:
+        raise CampaignError(f"unknown script variants {', '.join(unknown)} "
+                            f"(the bot defines: {', '.join(known_variants)})")
+    if config.max_concurrency > dial_lines:
+        raise CampaignError(f"max_concurrency {config.max_concurrency} is more than the "
+                            f"{dial_lines} dial lines there are (OFFERCALL_DIAL_LINES)")
 
 
 @dataclass(frozen=True)
@@ -174,7 +253,7 @@ def create_campaign(
 ) -> CampaignInfo:
     """A new campaign in ``draft``, its creation audited; an existing id is an error."""
     if session.get(Campaign, campaign_id) is not None:
-        raise CampaignError(f"campaign {campaign_id!r} already exists")
+        raise CampaignExists(f"campaign {campaign_id!r} already exists")
     row = Campaign(id=campaign_id, name=name, status=CampaignStatus.DRAFT, transport=transport,
                    config=config.to_json(), created_at=now, updated_at=now)
     session.add(row)
@@ -189,7 +268,7 @@ def get_campaign(session: Session, campaign_id: str) -> CampaignInfo:
     row = session.get(Campaign, campaign_id, populate_existing=True)
     if row is None:
         known = ", ".join(session.execute(select(Campaign.id)).scalars()) or "none yet"
-        raise CampaignError(f"no campaign {campaign_id!r} (campaigns: {known})")
+        raise CampaignNotFound(f"no campaign {campaign_id!r} (campaigns: {known})")
     return _info(row)
 
 
@@ -210,11 +289,59 @@ def command(session: Session, campaign_id: str, wanted: lifecycle.CampaignComman
     try:
         after = lifecycle.apply(before, wanted)
     except lifecycle.TransitionRefused as exc:
-        raise CampaignError(f"campaign {campaign_id!r}: {exc}") from None
+        raise CampaignRefused(f"campaign {campaign_id!r}: {exc}") from None
     row.status, row.updated_at = after, now
     audit.record(session, actor, lifecycle.AUDITED_AS[lifecycle.CampaignCommand(wanted)],
                  "campaign", campaign_id, now, before=str(before), after=str(after))
     return after
+
+
+EDITABLE = frozenset({CampaignStatus.DRAFT, CampaignStatus.PAUSED})
+"""The statuses in which a campaign's settings may change (never while it dials)."""
+FIXED_SETTINGS = ("product", "segment")
+"""Settings that chose the campaign's customers when it was made; they cannot change after."""
+_NOT_EDITABLE = {
+    CampaignStatus.RUNNING: "it is running: pause it first",
+    CampaignStatus.STOPPED: "it was stopped",
+    CampaignStatus.DONE: "it is done",
+}
+
+
+def setting_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each key whose value differs, with its value before and after (pure)."""
+    return {key: {"before": before.get(key), "after": after.get(key)}
+            for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}
+
+
+def change_settings(
+    session: Session, campaign_id: str, changes: dict[str, Any], actor: Actor, now: datetime, *,
+    name: str | None = None, check: Callable[[CampaignConfig], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Changes a draft or paused campaign's name and settings (``check`` may refuse the new
+    settings), audited as ``campaign_changed`` with each changed key's before and after in
+    the same transaction. Returns what changed; nothing changed writes nothing."""
+    row = session.execute(select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                          ).scalar_one_or_none()
+    if row is None:
+        get_campaign(session, campaign_id)  # raises, naming the campaigns there are
+    status = CampaignStatus(row.status)
+    if status not in EDITABLE:
+        raise CampaignRefused(
+            f"campaign {campaign_id!r} cannot be changed: {_NOT_EDITABLE[status]}")
+    fixed = [key for key in FIXED_SETTINGS if key in changes]
+    if fixed:
+        raise CampaignError(f"{', '.join(fixed)} chose the campaign's customers and cannot change")
+    after = CampaignConfig.from_json({**row.config, **changes})
+    if check is not None:
+        check(after)
+    diff = setting_changes(CampaignConfig.from_json(row.config).to_json(), after.to_json())
+    if name is not None and name != row.name:
+        diff["name"] = {"before": row.name, "after": name}
+    if diff:
+        row.name, row.config, row.updated_at = name or row.name, after.to_json(), now
+        audit.record(session, actor, AuditAction.CAMPAIGN_CHANGED, "campaign", campaign_id, now,
+                     changes=diff)
+    return diff
 
 
 def mark_done(session: Session, campaign_id: str, now: datetime) -> bool:
@@ -248,6 +375,39 @@ def add_targets(
         added += 1
     session.flush()
     return added, [c for c in customer_ids if c not in known]
+
+
+def matching_customers(session: Session, *, product: str | None = None, segment: str | None = None,
+                       customer_ids: list[str] | None = None) -> list[str]:
+    """A new campaign's customers, in id order: those whose active offer is ``product`` and
+    who are in ``segment`` (each when given), among ``customer_ids`` when given. A product no
+    offer has, ids of no customer, and nobody matching are :class:`CampaignError`s."""
+    if product is not None and session.execute(
+            select(Offer.id).where(Offer.product == product).limit(1)).first() is None:
+        products = ", ".join(session.execute(
+            select(Offer.product).distinct().order_by(Offer.product)).scalars()) or "none yet"
+        raise CampaignError(f"unknown product {product!r} (offers are of: {products})")
+    query = select(Customer.customer_id).order_by(Customer.customer_id)
+    if product is not None:
+        query = query.join(Offer, Offer.customer_id == Customer.customer_id).where(
+            Offer.product == product, Offer.active.is_(True))
+    if segment is not None:
+        query = query.where(Customer.segment == segment)
+    if customer_ids is not None:
+        known = set(session.execute(select(Customer.customer_id).where(
+            Customer.customer_id.in_(customer_ids))).scalars())
+        unknown = [c for c in dict.fromkeys(customer_ids) if c not in known]
+        if unknown:
+            raise CampaignError(f"unknown customers: {', '.join(unknown[:10])}"
+                                + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))
+        query = query.where(Customer.customer_id.in_(customer_ids))
+    found = list(session.execute(query).scalars().unique())
+    if not found:
+        wanted = [f"{key} {value!r}" for key, value in (("product", product), ("segment", segment))
+                  if value is not None]
+        raise CampaignError("no customers match" + (f" ({', '.join(wanted)})" if wanted else "")
+                            + (" among the customer ids given" if customer_ids is not None else ""))
+    return found
 
 
 # -------------------------------------------------------------------- claims

@@ -49,7 +49,7 @@ def cmd_create(settings: Settings, args: argparse.Namespace) -> int:
         customers = (args.customers.split(",") if args.customers
                      else all_customer_ids(engine, args.segment))
         added, unknown = create(engine, args.campaign, args.name or args.campaign, args.transport,
-                                config, customers)
+                                config, customers, dial_lines=settings.dial_lines)
     except (campaigns.CampaignError, OSError, json.JSONDecodeError) as exc:
         return _fail(str(exc))
     print(f"campaign {args.campaign} created with {added} customers"
@@ -162,7 +162,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     train(settings)
     supervisor = Supervisor(settings)
     try:
-        html = run_demo(settings, ensure_servers=lambda: supervisor.ensure(["actions", "rasa"]))
+        html = run_demo(settings, ensure_servers=supervisor.ensure)
     except (ServiceError, campaigns.CampaignError) as exc:
         return _fail(str(exc), 1)
     finally:

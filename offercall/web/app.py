@@ -4,10 +4,13 @@ queue, the chat and the media streams into one web server."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from aiohttp import web
 
+from bot.actions import texts
 from chat.config import CHAT, ChatConfig
 from core.settings import Settings
 from handoff.api import HANDOFF, TIMEZONE
@@ -17,6 +20,11 @@ from offercall.bots import connect_bot
 from offercall.voice_calls import VoiceRuntime
 from offercall.web.keys import ENGINE, HTTP, SETTINGS, VOICE
 from offercall.web.routes import setup_routes
+from outbound.upload_jobs import UploadRunner
+from outbound.web.call_log_api import RECORDINGS
+from outbound.web.campaign_common import CAMPAIGN_API, CampaignApiConfig
+from outbound.web.campaign_input import Installation
+from outbound.web.whitelist_api import WHITELIST_UPLOADS
 from persistence.engine import open_database
 
 
@@ -28,6 +36,10 @@ def init_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_chat)
     app.cleanup_ctx.append(_handoff)
+    app.cleanup_ctx.append(_whitelist_uploads)
+    app[RECORDINGS] = settings.recordings_dir
+    app[CAMPAIGN_API] = CampaignApiConfig(
+        Installation(texts.script_variants(), settings.dial_lines), settings.timezone)
     setup_routes(app)
     return app
 
@@ -38,6 +50,16 @@ async def _handoff(app: web.Application) -> AsyncIterator[None]:
     await service.start()
     yield
     await service.stop()
+
+
+async def _whitelist_uploads(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    uploads = UploadRunner(settings.var_dir / "uploads", app[ENGINE],
+                           today=lambda: datetime.now(ZoneInfo(settings.timezone)).date())
+    app[WHITELIST_UPLOADS] = uploads
+    await uploads.start()  # resumes what a crashed server left half done
+    yield
+    await uploads.stop()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,9 @@ from chat.routes import add_chat_routes
 from handoff.api import add_console_routes
 from handoff.staff_api import add_staff_routes
 from offercall.web import media
+from outbound.web.call_log_api import add_call_log_routes
+from outbound.web.campaign_api import add_campaign_routes
+from outbound.web.whitelist_api import add_whitelist_routes
 
 
 async def health(_: web.Request) -> web.Response:
@@ -21,3 +24,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/media/{protocol}", media.media_stream)
     add_console_routes(app)
     add_staff_routes(app)
+    add_whitelist_routes(app)
+    add_call_log_routes(app)
+    add_campaign_routes(app)

@@ -1,0 +1,1 @@
+"""The workspace's HTTP APIs for outbound: campaigns, whitelist uploads and the call log."""
