@@ -1,5 +1,5 @@
 """Starting, supervising and stopping offercall's server processes (Rasa, the action server,
-the web server), each only if it is not already answering on its port.
+the web server, the dialer worker), each only if it is not already answering on its port.
 
 A supervised process that exits on its own (a crash, an OOM kill, ``kill -9``) is started
 again after a back-off that doubles with every crash in a row (1 s, 2 s, 4 s … 30 s) and
