@@ -109,7 +109,7 @@ class Worker:
         try:
             campaign = await self._db(lambda s: campaigns.get_campaign(s, campaign_id))
             dialer = await self.placing.dialer(
-                campaign, dialer_id=f"{self.worker_id}:{campaign_id}", idle_horizon=None,
+                campaign, dialer_id=self.worker_id, idle_horizon=None,
                 halt=self._halt, clock=self.clock, poll_s=self.dialer_poll_s)
         except Exception:
             log.exception("worker.dialer_not_started", extra={"campaign": campaign_id})

@@ -116,6 +116,7 @@ class Dialer:
         heartbeat = asyncio.create_task(self._heartbeat(), name=f"{self.dialer_id}:heartbeat")
         try:
             while not (self.halt is not None and self.halt.is_set()):
+                self._wake.clear()  # before looking: a call that ends meanwhile wakes the next look
                 now = self.clock()
                 seen = await self._db(lambda s: self._look(s, now))
                 if not lifecycle.dials(seen.status):
@@ -125,9 +126,8 @@ class Dialer:
                     await self._round(campaign, now)
                 elif not self._calls and self._idle(seen):
                     break
-                self._wake.clear()
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                    await asyncio.wait_for(self._wake.wait(), self._pause_s(seen, now))
                 except asyncio.TimeoutError:
                     pass
             if self._calls:
@@ -136,6 +136,12 @@ class Dialer:
             heartbeat.cancel()
         await self._db(self._mark_done_if_finished)
         return self.status
+
+    def _pause_s(self, seen: campaigns.Glance, now: datetime) -> float:
+        """Until the next look: the poll interval, or less when someone falls due sooner."""
+        if seen.next_due is None or seen.next_due <= now:
+            return self.poll_s
+        return min(self.poll_s, (seen.next_due - now).total_seconds())
 
     def _look(self, session, now: datetime) -> campaigns.Glance:
         """Recovers this campaign's attempts whose dialer died, then glances at it."""
