@@ -60,12 +60,7 @@ class Interrupted(Exception):
 
 def _records(data: bytes, name: str) -> tuple[str, int, Records]:
     """The file's kind, its approximate row count (header included) and its records."""
-    if not data:
-        raise WhitelistFormatError("the file is empty")
-    kind = whitelist._sniff(data, name)
-    read = whitelist._xlsx_records if kind == "xlsx" else whitelist._csv_records
-    size, records = read(data)
-    return kind, size, records
+    return whitelist.file_records(data, name)
 
 
 def parse_with_progress(data: bytes, name: str, today: date,
@@ -93,7 +88,7 @@ def parse_with_progress(data: bytes, name: str, today: date,
 
     on_rows(0, total)
     with tqdm(disable=True) as quiet:
-        parsed = whitelist._parse_records(counted(), today=today, padded=kind == "xlsx", bar=quiet)
+        parsed = whitelist.parse_records(counted(), today=today, padded=kind == "xlsx", bar=quiet)
     on_rows(max(read - 1, 0), total)
     return parsed
 
@@ -106,7 +101,7 @@ def write_bad_rows(data: bytes, name: str, errors: Sequence[RowError], path: Pat
     rows: dict[int, list[str]] = {}
     _, _, records = _records(data, name)
     for line, raw in records:
-        fields = [whitelist._text(f) for f in raw]
+        fields = [whitelist.cell_text(f) for f in raw]
         if header is None:
             if any(f.strip() for f in fields):
                 header = [f.strip().lower() for f in fields]

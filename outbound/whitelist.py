@@ -361,7 +361,7 @@ def _row(line: int, values: dict[str, str], today: date) -> WhitelistRow:
     )
 
 
-def _parse_records(
+def parse_records(
     records: Iterable[tuple[int, Sequence[Any]]], *, today: date, padded: bool, bar: tqdm
 ) -> ParsedWhitelist:
     """Validate every record after the header. ``padded``: a short row means empty trailing
@@ -415,17 +415,29 @@ def _parse_records(
     return parsed
 
 
+def file_records(data: bytes, name: str = "") -> tuple[str, int, Iterator[tuple[int, Sequence[Any]]]]:
+    """A whitelist file's kind (``csv`` or ``xlsx``, told apart by content), its row count with
+    the header (approximate for CSV) and its records, ``(line, cells)``, unvalidated."""
+    if not data:
+        raise WhitelistFormatError("the file is empty")
+    kind = _sniff(data, name)
+    size, records = _xlsx_records(data) if kind == "xlsx" else _csv_records(data)
+    return kind, size, records
+
+
+def cell_text(value: Any) -> str:
+    """A cell as the validation reads it (numbers without a spurious .0, dates as ISO)."""
+    return _text(value)
+
+
 def parse_whitelist(
     data: bytes, *, today: date, name: str = "", progress: bool = False
 ) -> ParsedWhitelist:
     """Validate every row of a CSV or XLSX file's bytes (told apart by content; ``name`` only
     sharpens the error for a misnamed file). Valid rows become rows, the others errors."""
-    if not data:
-        raise WhitelistFormatError("the file is empty")
-    kind = _sniff(data, name)
-    size, records = _xlsx_records(data) if kind == "xlsx" else _csv_records(data)
+    kind, size, records = file_records(data, name)
     with tqdm(total=max(size - 1, 0) or None, unit="row", desc="parsing", disable=not progress) as bar:
-        return _parse_records(records, today=today, padded=kind == "xlsx", bar=bar)
+        return parse_records(records, today=today, padded=kind == "xlsx", bar=bar)
 
 
 def read_whitelist(path: Path, *, today: date, progress: bool = False) -> ParsedWhitelist:
