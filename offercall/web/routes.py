@@ -10,6 +10,7 @@ from handoff.staff_api import add_staff_routes
 from offercall.web import media
 from outbound.web.call_log_api import add_call_log_routes
 from outbound.web.campaign_api import add_campaign_routes
+from outbound.web.pages import add_workspace_pages
 from outbound.web.whitelist_api import add_whitelist_routes
 
 
@@ -27,3 +28,4 @@ def setup_routes(app: web.Application) -> None:
     add_whitelist_routes(app)
     add_call_log_routes(app)
     add_campaign_routes(app)
+    add_workspace_pages(app)
