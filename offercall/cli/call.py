@@ -22,23 +22,44 @@ def transcribe_file(settings: Settings, path: Path) -> str:
     return transcribe(load_model(settings.vosk_model_path), audio.pcm, audio.sample_rate).text
 
 
-async def understand_files(settings: Settings, paths: list[Path], out: TextIO = sys.stdout) -> int:
-    """Prints one JSON line per file: text, repaired text, intent and confidence.
+async def _rasa_parser(settings: Settings):
+    """Parses with the running Rasa server when it answers (no model to load: seconds, not a
+    minute); otherwise with the trained model loaded in this process."""
+    from offercall.processes import is_healthy
 
-    Loads the Vosk model and the trained Rasa model in this process; no server is needed.
-    Returns how many files could not be read.
-    """
+    base = settings.rasa_url.rstrip("/")
+    if await asyncio.to_thread(is_healthy, f"{base}/status?token={settings.rasa_token}"):
+        import aiohttp
+
+        async def parse_on_server(text: str) -> dict[str, Any]:
+            async with aiohttp.ClientSession() as http, http.post(
+                    f"{base}/model/parse", params={"token": settings.rasa_token}, json={"text": text},
+                    timeout=aiohttp.ClientTimeout(total=30)) as response:
+                response.raise_for_status()
+                return await response.json()
+
+        return parse_on_server
     from rasa.core.agent import Agent
     from rasa.model import get_latest_model
-
-    from voice.asr import load_model, transcribe
-    from voice.audio import read_wav
-    from voice.repair import repair
 
     model_path = get_latest_model(str(settings.models_dir))
     if model_path is None:
         raise FileNotFoundError(f"no trained model in {settings.models_dir}; run `offercall train`")
     agent = await asyncio.to_thread(Agent.load, model_path)
+    return agent.parse_message
+
+
+async def understand_files(settings: Settings, paths: list[Path], out: TextIO = sys.stdout) -> int:
+    """Prints one JSON line per file: text, repaired text, intent and confidence.
+
+    Uses the Rasa server when it runs, else loads the trained model in this process (no
+    server is needed). Returns how many files could not be read.
+    """
+    from voice.asr import load_model, transcribe
+    from voice.audio import read_wav
+    from voice.repair import repair
+
+    parse = await _rasa_parser(settings)
     asr_model = load_model(settings.vosk_model_path)
     failures = 0
     for path in paths:
@@ -51,7 +72,7 @@ async def understand_files(settings: Settings, paths: list[Path], out: TextIO = 
             continue
         heard = await asyncio.to_thread(transcribe, asr_model, audio.pcm, audio.sample_rate)
         fixed = repair(heard.raw)
-        parsed = await agent.parse_message(fixed.text) if fixed.text else {"intent": {}}
+        parsed = await parse(fixed.text) if fixed.text else {"intent": {}}
         intent = parsed.get("intent") or {}
         line.update(
             text=heard.text, repaired=fixed.text, repair=fixed.rule,
