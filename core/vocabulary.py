@@ -191,3 +191,72 @@ class AuditAction(StrEnum):
     WHITELIST_IMPORTED = "whitelist_imported"
     UNMASKED_VIEWED = "unmasked_viewed"
     """Somebody saw a phone or ID number in full."""
+
+
+class LeadStatus(StrEnum):
+    """Where a branch lead is in its life (see ``branches.deadlines``)::
+
+        assigned -> claimed -> contacted -> verified -> closed
+           any open status -> rerouted (that branch's assignment ends; the lead is assigned
+                                        to another branch)
+    """
+
+    ASSIGNED = "assigned"
+    """Routed to a branch, waiting for it to claim the lead."""
+    CLAIMED = "claimed"
+    """The branch took the lead; an account manager has it."""
+    CONTACTED = "contacted"
+    """The account manager reached the customer."""
+    VERIFIED = "verified"
+    """The branch finished the offline verification."""
+    CLOSED = "closed"
+    """The lead has its final outcome (``FINAL_LEAD_OUTCOMES``)."""
+    REROUTED = "rerouted"
+    """Taken away from a branch (a missed deadline, a suspended branch, a supervisor)."""
+
+
+class LeadOutcome(StrEnum):
+    """What a branch's work on a lead came to, step by step; the last three are final."""
+
+    CONTACTED = "contacted"
+    VISITED = "visited"
+    """The customer came to the branch, or the manager went to the customer."""
+    VERIFIED = "verified"
+    APPLIED = "applied"
+    """The customer applied for the loan: a conversion."""
+    DECLINED = "declined"
+    """The customer does not want the loan (or does not qualify)."""
+    UNREACHABLE = "unreachable"
+    """The branch could not reach the customer."""
+
+
+FINAL_LEAD_OUTCOMES = frozenset(
+    {LeadOutcome.APPLIED, LeadOutcome.DECLINED, LeadOutcome.UNREACHABLE}
+)
+"""The outcomes that close a lead; a branch's conversion is applied / these."""
+
+
+class LeadSource(StrEnum):
+    """Why a customer became a branch lead."""
+
+    BOT_INTERESTED_NOT_CONNECTED = "bot_interested_not_connected"
+    """Interested on a bot call or chat, but no agent took the handoff."""
+    CALLBACK_TASK = "callback_task"
+    """A callback task the agents' pool did not work."""
+    CAMPAIGN_UNREACHED = "campaign_unreached"
+    """A campaign never reached the customer by phone, SMS or pop-up."""
+    PARTNER_INTAKE = "partner_intake"
+    """Sent by a partner (e.g. the medical-insurance platform) to be served in person."""
+
+
+class RerouteReason(StrEnum):
+    """Why a lead was taken from its branch and assigned to another."""
+
+    CLAIM_OVERDUE = "claim_overdue"
+    """The branch did not claim the lead in time."""
+    VERIFY_OVERDUE = "verify_overdue"
+    """The branch claimed the lead but did not finish the verification in time."""
+    BRANCH_SUSPENDED = "branch_suspended"
+    """The branch's scorecard fell below the threshold."""
+    MANUAL = "manual"
+    """A supervisor moved the lead."""

@@ -1,0 +1,1 @@
+"""The branch network: leads, nearest-branch routing, claim -> verify deadlines and scorecards."""

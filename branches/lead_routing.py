@@ -1,0 +1,148 @@
+"""Which branch gets a lead, and which of its account managers. Pure, no I/O and no clock.
+
+A lead goes to the nearest branch that is taking leads: not suspended by its scorecard and
+not one the lead was already taken away from. A lead is never dropped: when every such
+branch is suspended it goes to the nearest of them anyway, and when the lead has already
+been through every branch, to the nearest overall. Within the branch it goes to the account
+manager with the fewest open leads. Every choice says why, for the lead's history.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+
+from branches.deadlines import describe_time, require_aware
+
+_NO_SUSPENSIONS: Mapping[str, str | None] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The branch a lead goes to, and why."""
+
+    branch_id: str
+    distance_km: float
+    reason: str  # human-readable, for the lead's history and the branch's view
+    fallback: bool = False  # no branch was eligible: suspended or already tried, taken anyway
+
+
+def _km(km: float) -> str:
+    return f"{km:.1f} km"
+
+
+def _ids(ids: Collection[object]) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+def choose_branch(
+    distances: Mapping[str, float], *,
+    suspensions: Mapping[str, str | None] = _NO_SUSPENSIONS,
+    exclude: Collection[str] = frozenset(),
+) -> Assignment | None:
+    """The branch a lead goes to; None only when there is no branch at all (region unknown).
+
+    ``distances``: branch_id -> km from the customer's region, from
+    ``dict(geo.by_distance(point, branches))`` or ``persistence.branches.distances(...)[region]``.
+    ``suspensions``: branch_id -> why it takes no new leads (``scorecard.suspensions``; a None
+    reason means not suspended). ``exclude``: branches the lead was already rerouted away from.
+    Equally distant branches go by branch_id.
+    """
+    if isinstance(exclude, str):
+        raise TypeError(f"exclude must be a collection of branch ids, not the string {exclude!r}")
+    for branch_id, km in distances.items():
+        if isinstance(km, bool) or not isinstance(km, (int, float)) or not (
+            math.isfinite(km) and km >= 0
+        ):
+            raise ValueError(f"distance to branch {branch_id!r} must be km >= 0, got {km!r}")
+    ordered = sorted(distances.items(), key=lambda item: (item[1], item[0]))
+    if not ordered:
+        return None
+    passed: list[str] = []
+    for branch_id, km in ordered:
+        if branch_id in exclude:
+            passed.append(f"{branch_id} ({_km(km)}): the lead was already taken from it")
+        elif (why := suspensions.get(branch_id)) is not None:
+            passed.append(f"{branch_id} ({_km(km)}): suspended: {why}")
+        else:
+            if not passed:
+                return Assignment(branch_id, km, f"nearest branch ({_km(km)})")
+            return Assignment(
+                branch_id, km,
+                f"nearest branch taking leads ({_km(km)}); passed over {'; '.join(passed)}",
+            )
+    open_to_it = [(branch_id, km) for branch_id, km in ordered if branch_id not in exclude]
+    if open_to_it:
+        branch_id, km = open_to_it[0]
+        tried = [b for b, _ in ordered if b in exclude]
+        reason = (
+            f"all branches below threshold: nearest ({_km(km)}), though suspended: "
+            f"{suspensions[branch_id]}"
+        )
+        if tried:
+            reason += f"; the lead was already taken from {_ids(tried)}"
+        return Assignment(branch_id, km, reason, fallback=True)
+    branch_id, km = ordered[0]
+    return Assignment(
+        branch_id, km,
+        f"the lead was already taken from every branch ({_ids(b for b, _ in ordered)}): "
+        f"nearest overall ({_km(km)})",
+        fallback=True,
+    )
+
+
+@dataclass(frozen=True)
+class ManagerAssignment:
+    """The account manager a lead goes to within its branch, and why."""
+
+    manager_id: int
+    reason: str
+
+
+def choose_manager(
+    open_load: Mapping[int, int], last_assigned_at: Mapping[int, datetime | None],
+) -> ManagerAssignment | None:
+    """The account manager with the fewest open leads; None when the branch has none.
+
+    ``open_load``: manager id -> open leads, for the managers who may take one now.
+    ``last_assigned_at``: manager id -> when they were last given a lead (missing or None:
+    never). Ties go to the manager longest without a new lead (never assigned first), then
+    to the smallest id.
+    """
+    for manager_id, load in open_load.items():
+        if isinstance(load, bool) or not isinstance(load, int) or load < 0:
+            raise ValueError(
+                f"open lead count of manager {manager_id!r} must be a whole number >= 0, "
+                f"got {load!r}"
+            )
+    for manager_id, at in last_assigned_at.items():
+        if at is not None:
+            require_aware(f"last_assigned_at[{manager_id!r}]", at)
+    if not open_load:
+        return None
+
+    def last(manager_id: int) -> datetime | None:
+        return last_assigned_at.get(manager_id)
+
+    def key(manager_id: int) -> tuple:
+        at = last(manager_id)
+        return open_load[manager_id], at is not None, at or 0, manager_id
+
+    ordered = sorted(open_load, key=key)
+    best = ordered[0]
+    reason = f"fewest open leads ({open_load[best]})"
+    same_load = [m for m in ordered[1:] if open_load[m] == open_load[best]]
+    if same_load:
+        at = last(best)
+        reason += f", as have {_ids(sorted(same_load))}; "
+        reason += (
+            "never assigned a lead" if at is None
+            else f"longest since the last lead ({describe_time(at)})"
+        )
+        same_wait = [m for m in same_load if last(m) == at]
+        if same_wait:
+            reason += f"; tied with {_ids(sorted(same_wait))} on that too: smallest id"
+    return ManagerAssignment(best, reason)
