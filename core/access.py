@@ -2,8 +2,9 @@
 
 The programme's rule is that whitelist data and campaign settings are for managers and
 above (仅允许部门经理以上查看数据和白名单设置); agents work tickets only; a branch manager sees
-their own branch only. Full phone and ID numbers are shown only to roles that must call or
-verify the customer themselves, and every such view is audited (``AuditAction.UNMASKED_VIEWED``).
+their own branch only, and an account manager (客户经理) the leads of their branch given to
+them. Full phone and ID numbers are shown only to roles that must call or verify the customer
+themselves, and every such view is audited (``AuditAction.UNMASKED_VIEWED``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class Permission(StrEnum):
     """Full phone and ID numbers (each view audited)."""
     VIEW_AUDIT = "view_audit"
     MANAGE_ACCOUNTS = "manage_accounts"
+    WORK_LEADS = "work_leads"
+    """Claim a branch lead and record its steps (an account manager: their own leads only)."""
+    MANAGE_BRANCH_LEADS = "manage_branch_leads"
+    """See all of a branch's leads, give them to account managers, see the scorecards."""
 
 
 _P = Permission
@@ -45,12 +50,14 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         _P.WORK_TICKETS, _P.VIEW_CAMPAIGNS, _P.PAUSE_CAMPAIGNS, _P.VIEW_CALL_LOG}),
     Role.BRANCH_MANAGER: frozenset({
         _P.VIEW_CAMPAIGNS, _P.VIEW_CAMPAIGN_SETTINGS, _P.VIEW_WHITELIST, _P.VIEW_CALL_LOG,
-        _P.VIEW_UNMASKED, _P.VIEW_AUDIT}),
+        _P.VIEW_UNMASKED, _P.VIEW_AUDIT, _P.WORK_LEADS, _P.MANAGE_BRANCH_LEADS}),
+    Role.ACCOUNT_MANAGER: frozenset({_P.WORK_LEADS, _P.VIEW_UNMASKED}),
     Role.AGENT: frozenset({_P.WORK_TICKETS}),
 })
-"""Each role's permissions. A supervisor may pause a campaign on the floor but not start one."""
+"""Each role's permissions. A supervisor may pause a campaign on the floor but not start one.
+An account manager calls and visits the customers of their leads, so sees their numbers."""
 
-BRANCH_SCOPED = frozenset({Role.BRANCH_MANAGER})
+BRANCH_SCOPED = frozenset({Role.BRANCH_MANAGER, Role.ACCOUNT_MANAGER})
 """Roles whose reach stops at their own branch."""
 
 
@@ -78,8 +85,8 @@ def allows(role: Role | str, permission: Permission) -> bool:
 def reaches(staff: Staff, branch_id: str | None) -> bool:
     """Whether something belonging to ``branch_id`` is within this person's reach.
 
-    Head-office roles reach every branch; a branch manager only their own (nothing if their
-    account has no branch, and nothing that belongs to no branch)."""
+    Head-office roles reach every branch; a branch manager or account manager only their own
+    (nothing if their account has no branch, and nothing that belongs to no branch)."""
     if staff.role not in BRANCH_SCOPED:
         return True
     return staff.branch_id is not None and branch_id == staff.branch_id

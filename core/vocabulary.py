@@ -163,6 +163,8 @@ class Role(StrEnum):
     """Watches the agents' floor and the live campaigns; works any ticket."""
     BRANCH_MANAGER = "branch_manager"
     """One branch's leads, staff and customers."""
+    ACCOUNT_MANAGER = "account_manager"
+    """客户经理: a branch's staff who follow up the branch's leads given to them."""
     AGENT = "agent"
     """Takes over calls and chats."""
 

@@ -33,6 +33,9 @@ from core.vocabulary import (
     ConversationOutcome,
     DialOutcome,
     EndedBy,
+    LeadOutcome,
+    LeadSource,
+    LeadStatus,
     StrEnum,
     TicketStatus,
 )
@@ -377,4 +380,104 @@ class AuditEntry(Base):
     action = Column(vocabulary(AuditAction, 32), nullable=False)
     subject_kind = Column(String(32), nullable=False)
     subject_id = Column(String(128), nullable=False)
+    detail = Column(JSON, nullable=False)
+
+
+class BranchLead(Base):
+    """A customer a branch is to follow up in person (``branches.leads``). The step times are
+    those at the branch the lead is with now; each branch's own are its
+    :class:`BranchLeadAssignment`. Never deleted; every step is also a :class:`BranchLeadEvent`."""
+
+    __tablename__ = "oc_leads"
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref", name="uq_oc_leads_source"),
+        Index("ix_oc_leads_branch", "branch_id", "status"),
+        Index("ix_oc_leads_manager", "manager_id", "status"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    customer_id = Column(ForeignKey("oc_customers.customer_id"), nullable=False, index=True)
+    source = Column(vocabulary(LeadSource, 32), nullable=False)
+    """What made the customer a lead (later events about the same customer join it: see
+    :class:`BranchLeadSource`)."""
+    source_ref = Column(String(160), nullable=False)
+    """Which one: ``ticket:<id>``, ``callback:<id>``, ``target:<campaign>/<customer>``."""
+    branch_id = Column(String(32), nullable=False)
+    manager_id = Column(Integer)
+    """The account manager (an ``oc_agents`` id) following it up; none until the branch has one."""
+    status = Column(vocabulary(LeadStatus, 16), nullable=False, index=True)
+    outcome = Column(vocabulary(LeadOutcome, 16))
+    """The furthest step recorded at the current branch; a final one closes the lead."""
+    assigned_at = Column(UTCDateTime, nullable=False)
+    claimed_at = Column(UTCDateTime)
+    contacted_at = Column(UTCDateTime)
+    verified_at = Column(UTCDateTime)
+    closed_at = Column(UTCDateTime)
+    created_at = Column(UTCDateTime, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False)
+    note = Column(Text)
+    """The latest note an account manager left (every note is in the events)."""
+
+
+class BranchLeadSource(Base):
+    """Each event that made a customer a lead, at most once: the lead's own, and later ones
+    about a customer whose lead was still open (they join it instead of opening another)."""
+
+    __tablename__ = "oc_lead_sources"
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref", name="uq_oc_lead_sources_source"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    lead_id = Column(ForeignKey("oc_leads.id"), nullable=False, index=True)
+    source = Column(vocabulary(LeadSource, 32), nullable=False)
+    source_ref = Column(String(160), nullable=False)
+    at = Column(UTCDateTime, nullable=False)
+
+
+class BranchLeadAssignment(Base):
+    """One branch's time with a lead (an assignment period), which its scorecard judges: from
+    the assignment until the lead was closed there or rerouted away."""
+
+    __tablename__ = "oc_lead_assignments"
+    __table_args__ = (
+        Index("ix_oc_lead_assignments_branch", "branch_id", "assigned_at"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    lead_id = Column(ForeignKey("oc_leads.id"), nullable=False, index=True)
+    branch_id = Column(String(32), nullable=False)
+    distance_km = Column(Float)
+    reason = Column(Text, nullable=False)
+    """Why this branch (``lead_routing.Assignment.reason``)."""
+    fallback = Column(Boolean, nullable=False)
+    """No branch was eligible; this one took the lead anyway."""
+    manager_id = Column(Integer)
+    assigned_at = Column(UTCDateTime, nullable=False)
+    claimed_at = Column(UTCDateTime)
+    verified_at = Column(UTCDateTime)
+    outcome = Column(vocabulary(LeadOutcome, 16))
+    """The furthest step the branch got to."""
+    ended_at = Column(UTCDateTime)
+    end_reason = Column(String(32))
+    """``closed`` (the lead's final outcome was recorded here) or a ``RerouteReason``."""
+
+
+class BranchLeadEvent(Base):
+    """One step of a lead: who, when, what, and for a re-route where from, where to and why."""
+
+    __tablename__ = "oc_lead_events"
+    __table_args__ = (
+        Index("ix_oc_lead_events_lead", "lead_id", "id"),
+        Index("ix_oc_lead_events_manager", "manager_id", "kind", "at"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    lead_id = Column(ForeignKey("oc_leads.id"), nullable=False)
+    at = Column(UTCDateTime, nullable=False)
+    actor = Column(String(64), nullable=False)
+    kind = Column(String(16), nullable=False)
+    """``branches.leads.LeadEventKind``: assigned, manager, claimed, contacted, visited,
+    verified, outcome, rerouted, note."""
+    manager_id = Column(Integer)
+    """The account manager the step gave the lead to, or who took it."""
+    from_branch = Column(String(32))
+    to_branch = Column(String(32))
+    reason = Column(Text, nullable=False)
     detail = Column(JSON, nullable=False)

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
-from core.access import Permission, allows
+from core.access import BRANCH_SCOPED, Permission, allows
 from core.clock import utcnow
 from core.settings import PROJECT_ROOT
 from core.vocabulary import CampaignStatus, Role
@@ -141,7 +141,7 @@ def matrix_db(tmp_path_factory) -> Iterator[tuple[str, Engine, dict[str, str]]]:
                           today=QUEUE_NOW.date())
     with session_scope(engine) as session:
         load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
-    ids = add_staff(engine, [(f"the_{role}", role, "JT" if role == Role.BRANCH_MANAGER else None)
+    ids = add_staff(engine, [(f"the_{role}", role, "JT" if role in BRANCH_SCOPED else None)
                              for role in Role])
     with session_scope(engine) as session:
         tokens = {role: open_session(session, ids[f"the_{role}"], utcnow()) for role in Role}

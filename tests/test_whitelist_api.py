@@ -32,8 +32,8 @@ from tests.conftest import AGENT_PASSWORD, QUEUE_NOW, _one_hash
 from tests.stack import stack_settings
 
 ACCOUNTS = {Role.ADMIN: "root", Role.CAMPAIGN_MANAGER: "mgr", Role.SUPERVISOR: "boss",
-            Role.BRANCH_MANAGER: "jt_mgr", Role.AGENT: "jt"}
-"""One account of each role (the ``staffed`` fixture's, and an administrator)."""
+            Role.BRANCH_MANAGER: "jt_mgr", Role.ACCOUNT_MANAGER: "jt_am", Role.AGENT: "jt"}
+"""One account of each role (the ``staffed`` fixture's, an administrator and an account manager)."""
 HEADER = [*COLUMNS, "gender"]
 GOOD = [row.split(",") for row in (
     "W0001,钱多多,13911112222,金堂县,农户,邮享贷,50000,3.6,7.2,12,2099-12-31,1,M",
@@ -48,9 +48,12 @@ BAD = {line: row.split(",") for line, row in (  # a phone one digit short, an am
 
 
 def add_admin(engine) -> None:
+    """Adds the roles the ``staffed`` fixture lacks: an administrator and 金堂's account manager."""
     with session_scope(engine) as session, mock.patch("handoff.agents.hash_password", _one_hash):
         add_agent(session, username="root", password=AGENT_PASSWORD, display_name="root",
                   role="admin", now=QUEUE_NOW)
+        add_agent(session, username="jt_am", password=AGENT_PASSWORD, display_name="jt_am",
+                  role="account_manager", branch_id="JT", now=QUEUE_NOW)
 
 
 async def login(client, username: str) -> dict[str, str]:

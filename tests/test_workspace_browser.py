@@ -209,7 +209,7 @@ async def test_a_manager_imports_a_whitelist_runs_a_campaign_live_and_an_agent_i
     await page.get_by_label("最大并发通话数").fill("64")
     await page.get_by_label("两次拨打最短间隔（秒）").fill("0")
     await page.get_by_label("每位客户最多拨打次数").fill("1")
-    await page.get_by_label("有空闲客户经理时才拨打（坐席联动 agent gating）").uncheck()
+    await page.get_by_label("有空闲坐席时才拨打（坐席联动 agent gating）").uncheck()
     await page.get_by_label("模拟客户语速倍数").fill("3")
     await page.get_by_role("button", name="创建活动").click()
     await expect(page.get_by_test_id("form-error")).to_contain_text(
@@ -301,7 +301,7 @@ async def test_a_manager_imports_a_whitelist_runs_a_campaign_live_and_an_agent_i
     refused = await agent.goto(f"{base_url}/workspace/campaigns/{campaign_id}")
     assert refused is not None and refused.status == 403
     await expect(agent.get_by_test_id("forbidden")).to_contain_text("仅供营销活动经理")
-    await expect(agent.get_by_test_id("forbidden-role")).to_have_text("客户经理")
+    await expect(agent.get_by_test_id("forbidden-role")).to_have_text("坐席")
     assert await agent.evaluate("fetch('/api/campaigns').then(r => r.status)") == 403
     await shoot(agent, "workspace-forbidden")
 

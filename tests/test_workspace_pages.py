@@ -52,7 +52,7 @@ async def test_a_page_sends_nobody_to_the_login_page_and_refuses_an_agent(client
     agent = await client.get(path, headers=await cookie_of(client, "jt"), allow_redirects=False)
     page = await agent.text()
     assert agent.status == 403 and agent.content_type == "text/html"
-    assert "营销活动工作台仅供" in page and "客户经理" in page and 'href="/console"' in page
+    assert "营销活动工作台仅供" in page and "坐席" in page and 'href="/console"' in page
     assert agent.headers["Cache-Control"] == "no-store"
     api = await client.get("/api/campaigns", headers=await cookie_of(client, "jt"))
     assert api.status == 403  # the API refuses them as well

@@ -42,9 +42,10 @@ GATE = Permission.VIEW_CAMPAIGNS
 
 ROLE_NAMES = {
     "admin": "系统管理员", "campaign_manager": "营销活动经理", "supervisor": "坐席主管",
-    "branch_manager": "支行经理", "agent": "客户经理",
+    "branch_manager": "支行经理", "account_manager": "客户经理", "agent": "坐席",
 }
-"""The roles as the pages name them (an agent is a branch's 客户经理 who takes transfers)."""
+"""The roles as the pages name them: an agent (坐席) takes transfers in the console; an account
+manager (客户经理) follows up a branch's leads."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -57,7 +58,7 @@ def login_url(wanted: str) -> str:
 def refusal_page(role: str) -> str:
     """The short page a role without the workspace's permission gets (with a 403)."""
     shown = html.escape(ROLE_NAMES.get(role, role))
-    console = ('<p>客户经理请使用 <a href="/console">客户经理工作台</a> 处理转人工客户。</p>'
+    console = ('<p>坐席请使用 <a href="/console">坐席工作台</a> 处理转人工客户。</p>'
                if allows(role, Permission.WORK_TICKETS) else "")
     return f"""<!doctype html>
 <html lang="zh-CN">

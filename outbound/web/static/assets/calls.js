@@ -2,11 +2,11 @@
 // call's transcript (with the intents the bot heard) and play its two-channel recording.
 import { $, OUTCOMES, api, el, errorText, showMessage, start, when } from "./common.js";
 
-const SPEAKERS = { customer: "客户", bot: "智能助手", agent: "客户经理", event: "事件", system: "系统" };
+const SPEAKERS = { customer: "客户", bot: "智能助手", agent: "坐席", event: "事件", system: "系统" };
 const SPOKEN = { speech: "", greeting: "接听问候", backchannel: "附和", dtmf: "按键", noise: "噪声" };
 const EVENTS = {
   amd: "应答检测", hangup: "挂断", transfer: "转接人工", silence: "静默", barge_in: "客户插话",
-  error: "错误", hold: "等待", agent_joined: "客户经理接入", callback: "约定回电",
+  error: "错误", hold: "等待", agent_joined: "坐席接入", callback: "约定回电",
   unspoken: "未播出",
 };
 const INTENTS = {

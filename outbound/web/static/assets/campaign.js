@@ -165,7 +165,7 @@ function showSettings(campaign) {
     ["重试间隔", config.retry_backoff_s.map(duration).join("、")],
     ["话术分流", Object.entries(config.variants)
       .map(([name, w]) => `${name} ${Math.round((1000 * w) / weights) / 10}%`).join("，")],
-    ["坐席联动", config.agent_gated ? "是（有空闲客户经理才拨打）" : "否"],
+    ["坐席联动", config.agent_gated ? "是（有空闲坐席才拨打）" : "否"],
     ["语音信箱识别", config.detect_machine ? "开启" : "关闭"],
   ];
   if (campaign.transport === "simulated") rows.push(["模拟语速", "× " + config.speed]);

@@ -11,7 +11,7 @@ export const STATUS_EN = {
 };
 export const ROLES = {
   admin: "系统管理员", campaign_manager: "营销活动经理", supervisor: "坐席主管",
-  branch_manager: "支行经理", agent: "客户经理",
+  branch_manager: "支行经理", account_manager: "客户经理", agent: "坐席",
 };
 export const OUTCOMES = {
   transferred: "转人工", callback: "约定回电", not_interested: "不感兴趣", opt_out: "拒绝再联系",
