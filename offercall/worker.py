@@ -4,7 +4,10 @@ Every second it looks for campaigns that are running and gives each one a dialer
 dials whoever is due inside the campaign's windows (first attempts, retries and booked
 callbacks) until the campaign is paused, stopped or finished. Callbacks booked in chat are
 handed to the campaign that reached the customer. A pause is seen by the campaign's dialer
-within a second: it places no more calls and lets those in flight end.
+within a second: it places no more calls and lets those in flight end. Once a minute it makes
+branch leads of the customers nobody could serve (an abandoned handoff, a campaign target
+never reached, a callback no campaign can make) and moves leads past their claim or
+verification deadline to the next branch.
 
 Nothing lives only in memory: the database holds every target's next due time and every
 call's lease, so a worker that is killed and started again (by ``offercall run``'s
@@ -29,6 +32,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
+from branches.lead_sources import collect_leads
+from branches.leads import sweep_overdue
 from core.clock import utcnow
 from core.settings import Settings
 from offercall.call_placing import CallPlacing
@@ -69,6 +74,11 @@ class Worker:
     _crashed_at: dict[str, float] = field(default_factory=dict)
     _halt: asyncio.Event = field(default_factory=asyncio.Event)
     adopted: int = 0
+    leads_every_s: float = 60.0
+    """How often the branch leads are collected and their deadlines swept."""
+    _leads_at: float | None = None
+    leads_opened: int = 0
+    leads_rerouted: int = 0
 
     async def _db(self, work):
         def run():
@@ -95,6 +105,7 @@ class Worker:
         for item in adopted:
             log.info("worker.chat_callback", extra={"callback": item.callback_id, "campaign": item.campaign_id})
         self.adopted += len(adopted)
+        await self._branch_leads(now)
         self._reap()
         running = await self._db(campaigns.running_campaign_ids)
         loop_time = asyncio.get_running_loop().time()
@@ -104,6 +115,25 @@ class Worker:
                     crashed is not None and loop_time - crashed < RETRY_CRASHED_DIALER_S):
                 continue
             await self._start(campaign_id)
+
+    async def _branch_leads(self, now: datetime) -> None:
+        """Every ``leads_every_s``: customers the bot and the campaigns could not serve become
+        branch leads, and leads past their claim or verification deadline go to the next
+        branch. A failure is logged and tried again next time; dialling goes on."""
+        loop_time = asyncio.get_running_loop().time()
+        if self._leads_at is not None and loop_time - self._leads_at < self.leads_every_s:
+            return
+        self._leads_at = loop_time
+        try:
+            opened, rerouted = await self._db(lambda s: (collect_leads(s, now), sweep_overdue(s, now)))
+        except Exception:
+            log.exception("worker.branch_leads_failed")
+            return
+        self.leads_opened += len(opened)
+        self.leads_rerouted += len(rerouted)
+        for reroute in rerouted:
+            log.info("worker.lead_rerouted lead=%s from=%s to=%s why=%s", reroute.lead_id,
+                     reroute.from_branch, reroute.to_branch, reroute.reason)
 
     async def _start(self, campaign_id: str) -> None:
         try:
@@ -132,6 +162,7 @@ class Worker:
         """What the worker is doing, for ``GET /health``."""
         return {
             "status": "ok", "worker": self.worker_id, "chat_callbacks_adopted": self.adopted,
+            "leads_opened": self.leads_opened, "leads_rerouted": self.leads_rerouted,
             "campaigns": {cid: {"in_flight": r.dialer.status.in_flight, "started": r.dialer.status.started,
                                 "finished": r.dialer.status.finished, "pacing": r.dialer.status.pacing}
                           for cid, r in self._running.items()},

@@ -208,3 +208,41 @@ def test_a_worker_killed_with_calls_in_flight_and_started_again_loses_nobody_and
     for attempt in recorded:  # only the cut-off calls were dialled again
         if attempt.attempt_no > 1:
             assert any(i.customer_id == attempt.customer_id for i in interrupted)
+
+
+async def test_a_customer_the_campaign_never_reached_becomes_a_lead_of_the_nearest_branch_which_loses_it_when_late(
+        engine, tmp_path):
+    from branches.leads import events_of, leads_of_branch
+    from core.settings import PROJECT_ROOT
+    from persistence.branches import load_branches
+
+    a, b = load_customers(engine, tmp_path, 2)  # both of 金堂县
+    with session_scope(engine) as session:
+        load_branches(session, PROJECT_ROOT / "data" / "branches.csv")
+    clock = Clock(NOW)
+    network = ScriptedNetwork(engine, clock, {(a, 1): "no_answer", (b, 1): "callback+86400"})
+    running_campaign(engine, "c1", [a, b], max_attempts=1)
+    worker = Worker(engine, ScriptedPlacing(network), clock=clock, poll_s=0.02, dialer_poll_s=0.02,
+                    leads_every_s=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+
+    def leads(branch: str):
+        with session_scope(engine) as session:
+            return leads_of_branch(session, branch, clock())
+
+    try:
+        await until(lambda: worker.leads_opened == 1, what="the unreached customer's lead")
+        [lead] = leads("JT")  # 金堂县支行 is the nearest branch
+        assert (lead.customer_id, lead.source, lead.status) == (a, "campaign_unreached", "assigned")
+        clock.advance(days=2, seconds=1)  # nobody at 金堂 claimed it within 2 days
+        await until(lambda: worker.leads_rerouted == 1, what="the late lead to move")
+        assert leads("JT") == []
+        [moved] = leads("CD")  # the next nearest: 成都分行营业部
+        with session_scope(engine) as session:
+            [moved_why] = [e for e in events_of(session, lead.id) if e.kind == "rerouted"]
+        assert moved.id == lead.id and (moved_why.from_branch, moved_why.to_branch) == ("JT", "CD")
+        assert moved_why.reason.startswith("not claimed within 2 days of assignment")
+    finally:
+        stop.set()
+        await task
