@@ -1,7 +1,9 @@
 """The pre-approved whitelist (CSV or XLSX): parsing and validation (pure), then loading (database).
 
 Header: ``customer_id,name,phone,region,segment,product,amount,rate_min,rate_max,
-term_months,valid_until,consent`` plus an optional ``gender`` column, in any order.
+term_months,valid_until,consent`` plus optional ``gender``, ``address`` and, for small-business
+products, ``org_name`` and ``org_address`` (the organisation the customer is the contact of,
+and its registered address), in any order.
 
 - CSV: UTF-8 (with or without BOM) or GBK/GB18030 as Chinese Excel exports it.
 - XLSX: the first worksheet. Cells may be text, numbers (a phone typed as 13800138000),
@@ -43,12 +45,13 @@ COLUMNS = (
     "customer_id", "name", "phone", "region", "segment", "product", "amount",
     "rate_min", "rate_max", "term_months", "valid_until", "consent",
 )
-OPTIONAL_COLUMNS = ("gender",)
+OPTIONAL_COLUMNS = ("gender", "address", "org_name", "org_address")
 MAX_AMOUNT = 10_000_000
 MAX_RATE = Decimal(36)
 CENT = Decimal("0.01")
 BATCH = 1000
-_LENGTHS = {"customer_id": 64, "name": 100, "region": 100, "segment": 100, "product": 100}
+_LENGTHS = {"customer_id": 64, "name": 100, "region": 100, "segment": 100, "product": 100,
+            "address": 200, "org_name": 100, "org_address": 200}
 _TRUE = {"1", "true", "是", "y", "yes"}
 _FALSE = {"0", "false", "否", "n", "no"}
 _GENDER = {"m": "M", "男": "M", "f": "F", "女": "F"}
@@ -79,6 +82,9 @@ class WhitelistRow:
     valid_until: date
     consent: bool
     gender: str | None
+    address: str | None = None
+    org_name: str | None = None
+    org_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -343,7 +349,7 @@ def _header(fields: Sequence[Any], line: int) -> list[str]:
 
 def _row(line: int, values: dict[str, str], today: date) -> WhitelistRow:
     for column, limit in _LENGTHS.items():
-        if len(values[column].strip()) > limit:
+        if len(values.get(column, "").strip()) > limit:
             raise ValueError(f"{column} is longer than {limit} characters")
     customer_id, name = values["customer_id"].strip(), values["name"].strip()
     if not customer_id:
@@ -358,7 +364,14 @@ def _row(line: int, values: dict[str, str], today: date) -> WhitelistRow:
         rate_min=rate_min, rate_max=rate_max, term_months=_term(values["term_months"]),
         valid_until=_valid_until(values["valid_until"], today), consent=_flag(values["consent"]),
         gender=_gender(values.get("gender")),
+        address=_optional(values, "address"), org_name=_optional(values, "org_name"),
+        org_address=_optional(values, "org_address"),
     )
+
+
+def _optional(values: dict[str, str], column: str) -> str | None:
+    """An optional text column's value; empty or absent is None."""
+    return values.get(column, "").strip() or None
 
 
 def parse_records(
@@ -449,7 +462,8 @@ def read_whitelist(path: Path, *, today: date, progress: bool = False) -> Parsed
 # --- loading ------------------------------------------------------------------------------
 
 READ_BATCH = 5000  # ids per look-up of what is stored
-_PERSON = ("name", "masked_name", "gender", "phone", "region", "segment", "consent")
+_PERSON = ("name", "masked_name", "gender", "phone", "region", "segment", "consent", "address",
+           "org_name", "org_address")
 _TERMS = ("product", "amount_yuan", "rate_min", "rate_max", "term_months", "valid_until")
 _customers = Customer.__table__
 _offers = Offer.__table__
@@ -459,7 +473,8 @@ _Offers = dict[str, tuple[int, int, tuple]]  # customer_id -> active offer (id, 
 
 def _person(row: WhitelistRow) -> dict[str, Any]:
     return dict(name=row.name, masked_name=mask_name(row.name), gender=row.gender,
-                phone=row.phone, region=row.region, segment=row.segment, consent=row.consent)
+                phone=row.phone, region=row.region, segment=row.segment, consent=row.consent,
+                address=row.address, org_name=row.org_name, org_address=row.org_address)
 
 
 def _offer_terms(row: WhitelistRow) -> tuple:

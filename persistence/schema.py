@@ -103,6 +103,11 @@ class Customer(Base):
     region = Column(String(100), nullable=False)
     segment = Column(String(100), nullable=False, default="")
     consent = Column(Boolean, nullable=False)
+    address = Column(String(200))
+    org_name = Column(String(100))
+    """The organisation this customer is the contact of (a clinic or pharmacy for 医保贷)."""
+    org_address = Column(String(200))
+    """The organisation's registered address."""
     created_at = Column(UTCDateTime, nullable=False)
     updated_at = Column(UTCDateTime, nullable=False)
 

@@ -422,3 +422,36 @@ def snapshot(engine) -> tuple:
                 Offer.customer_id, Offer.version, Offer.amount_yuan, Offer.active)
                 .order_by(Offer.customer_id, Offer.version))],
         )
+
+
+def test_addresses_and_a_pharmacys_contact_load_and_a_changed_address_updates_the_customer(
+        engine, tmp_path):
+    header = HEADER.strip() + ",address,org_name,org_address\n"
+    path = tmp_path / "yibaodai.csv"
+    path.write_text(header
+                    + "Y0001,黄药师,13800138201,金堂县,医保客户,医保贷,200000,3.85,6.5,12,2027-12-31,1,"
+                      "四川省成都市金堂县赵镇金广路8号,金堂县仁和大药房,四川省成都市金堂县赵镇十里大道二段88号\n"
+                    + "Y0002,陈农户,13800138202,郫都区,农户,邮享贷,50000,3.6,7.2,12,2027-12-31,1,,,\n",
+                    encoding="utf-8")
+    report = import_whitelist_file(engine, path, today=TODAY)
+    assert (report.loaded.inserted, report.errors) == (2, [])
+    with session_scope(engine) as session:
+        pharmacy, farmer = (session.get(Customer, c) for c in ("Y0001", "Y0002"))
+        assert (pharmacy.org_name, pharmacy.org_address) == (
+            "金堂县仁和大药房", "四川省成都市金堂县赵镇十里大道二段88号")
+        assert pharmacy.address == "四川省成都市金堂县赵镇金广路8号"
+        assert (farmer.address, farmer.org_name, farmer.org_address) == (None, None, None)
+
+    path.write_text(path.read_text(encoding="utf-8").replace("金广路8号", "金广路10号"), encoding="utf-8")
+    again = import_whitelist_file(engine, path, today=TODAY)
+    assert (again.loaded.updated, again.loaded.unchanged) == (1, 1)
+    with session_scope(engine) as session:
+        assert session.get(Customer, "Y0001").address == "四川省成都市金堂县赵镇金广路10号"
+
+
+def test_an_address_longer_than_the_column_is_a_bad_row_named_by_line():
+    header = HEADER.strip() + ",address\n"
+    data = (header + "Y0003,王五,13800138203,金堂县,农户,邮享贷,50000,3.6,7.2,12,2027-12-31,1,"
+            + "金堂县" * 70 + "\n").encode()
+    parsed = whitelist.parse_whitelist(data, today=TODAY)
+    assert [(e.line, e.reason) for e in parsed.errors] == [(2, "address is longer than 200 characters")]
