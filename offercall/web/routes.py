@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from branches.web.leads_api import add_lead_routes
+from branches.web.pages import add_lead_pages
 from chat.routes import add_chat_routes
 from handoff.api import add_console_routes
 from handoff.staff_api import add_staff_routes
@@ -29,3 +31,5 @@ def setup_routes(app: web.Application) -> None:
     add_call_log_routes(app)
     add_campaign_routes(app)
     add_workspace_pages(app)
+    add_lead_routes(app)
+    add_lead_pages(app)

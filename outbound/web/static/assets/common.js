@@ -134,6 +134,7 @@ const NAV = [
   ["/workspace/whitelists/new", "导入白名单", "import_whitelist"],
   ["/workspace/campaigns/new", "新建活动", "manage_campaigns"],
   ["/workspace/calls", "通话记录", "view_call_log"],
+  ["/workspace/leads", "线索", "work_leads"],
 ];
 
 /**

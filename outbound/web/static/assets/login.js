@@ -1,11 +1,15 @@
 // The staff login form: any role may log in; the pages then check what it may see.
 import { $, api, showMessage } from "./common.js";
 
-/** Where to go after logging in: a workspace page named by ?next=, else the campaign list. */
-function nextPage() {
+/**
+ * Where to go after logging in: a workspace page named by ?next=, else the campaign list (the
+ * branch's leads for an account manager, who has no campaign pages).
+ */
+function nextPage(permissions) {
   const wanted = new URLSearchParams(location.search).get("next") || "";
   const inside = /^\/workspace(?:[/?#]|$)/.test(wanted) && !wanted.startsWith("/workspace/login");
-  return inside ? wanted : "/workspace";
+  if (inside) return wanted;
+  return permissions.includes("view_campaigns") ? "/workspace" : "/workspace/leads";
 }
 
 $("login-form").addEventListener("submit", async (event) => {
@@ -20,7 +24,8 @@ $("login-form").addEventListener("submit", async (event) => {
   const result = await api("POST", "/api/staff/login", { username, password });
   $("login-submit").disabled = false;
   if (result.ok) {
-    location.assign(nextPage());
+    const me = await api("GET", "/api/staff/me");
+    location.assign(nextPage(me.ok ? me.data.permissions : []));
   } else if (result.status === 401) {
     showMessage($("login-error"), "用户名或密码错误");
   } else {
