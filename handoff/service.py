@@ -74,6 +74,17 @@ class HandoffService:
         self.feed.kick()
         return result
 
+    async def read(self, work: Callable[[Session, datetime], T]) -> T:
+        """Runs ``work(session, now)`` in a transaction of its own off the event loop, for
+        reads: unlike :meth:`run`, it does not wake the feed."""
+        now = self.clock()
+
+        def transaction() -> T:
+            with session_scope(self.engine) as session:
+                return work(session, now)
+
+        return await asyncio.to_thread(transaction)
+
     async def sweep(self) -> list[tuple[int, sla.SlaStep]]:
         """One pass: offer waiting tickets to online agents, apply the SLA limits, and tell chat
         customers whose wait became a callback promise."""

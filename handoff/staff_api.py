@@ -62,13 +62,20 @@ def staff_of(account: AgentAccount) -> Staff:
     return Staff(account.id, Role(account.role), account.branch_id)
 
 
+async def current_account(request: web.Request) -> AgentAccount | None:
+    """The logged-in account (by the bearer token or the workspace cookie), or None."""
+    token = session_token(request)
+    if not token:
+        return None
+    return await request.app[HANDOFF].read(
+        lambda session, now: agents.account_for_token(session, token, now))
+
+
 async def require_staff(request: web.Request, permission: Permission, *,
                         branch_id: str | None = None, branch_scoped: bool = False) -> AgentAccount:
     """The logged-in account if it may do this; else 401 (no session) or 403 (the role, or
     another branch's data)."""
-    token = session_token(request)
-    account = await request.app[HANDOFF].run(
-        lambda session, now: agents.account_for_token(session, token, now) if token else None)
+    account = await current_account(request)
     if account is None:
         _raise(web.HTTPUnauthorized, "log in first")
     try:
@@ -115,9 +122,7 @@ async def staff_logout(request: web.Request) -> web.Response:
 
 async def staff_me(request: web.Request) -> web.Response:
     """The logged-in account and what its role may do (the pages hide what it may not)."""
-    token = session_token(request)
-    account = await request.app[HANDOFF].run(
-        lambda session, now: agents.account_for_token(session, token, now) if token else None)
+    account = await current_account(request)
     if account is None:
         return json_error(401, "log in first")
     permissions = sorted(p.value for p in ROLE_PERMISSIONS[Role(account.role)])

@@ -22,7 +22,6 @@ rolls back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -30,7 +29,6 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from branches import leads
@@ -54,7 +52,6 @@ from core.access import BRANCH_SCOPED, Permission, Staff, allows, reaches
 from core.vocabulary import Role
 from handoff.api import HANDOFF
 from handoff.staff_api import json_body, json_error, require_staff, staff_of
-from persistence.engine import session_scope
 from persistence.schema import Agent, Branch, BranchLead
 
 log = logging.getLogger(__name__)
@@ -79,16 +76,10 @@ def add_lead_routes(app: web.Application) -> None:
 
 
 # ------------------------------------------------------------------ database work
-def _in_session(engine: Engine, now: datetime, work: Callable[[Session, datetime], T]) -> T:
-    with session_scope(engine) as session:
-        return work(session, now)
-
-
 async def read(request: web.Request, work: Callable[[Session, datetime], T]) -> T:
     """``work(session, now)`` in a transaction of its own off the event loop, on the handoff
     service's database and clock (reads: the agents' feed is not woken)."""
-    service = request.app[HANDOFF]
-    return await asyncio.to_thread(_in_session, service.engine, service.clock(), work)
+    return await request.app[HANDOFF].read(work)
 
 
 async def write(request: web.Request, work: Callable[[Session, datetime], T]) -> T:

@@ -4,7 +4,6 @@ answered as HTTP errors, and the audit trail's view of the logged-in account."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from datetime import datetime
 from typing import TypeVar
 
 from aiohttp import web
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from handoff.agents import AgentAccount
@@ -20,7 +18,6 @@ from handoff.api import HANDOFF
 from outbound.campaigns import CampaignError, CampaignExists, CampaignNotFound, CampaignRefused
 from outbound.web.campaign_input import Installation
 from persistence.audit import Actor
-from persistence.engine import session_scope
 
 T = TypeVar("T")
 
@@ -69,16 +66,10 @@ async def write(request: web.Request, work: Callable[[Session, datetime], T]) ->
         raise http_error(exc) from None
 
 
-def _read(engine: Engine, now: datetime, work: Callable[[Session, datetime], T]) -> T:
-    with session_scope(engine) as session:
-        return work(session, now)
-
-
 async def read(request: web.Request, work: Callable[[Session, datetime], T]) -> T:
     """``work`` in a transaction of its own off the event loop, for reads (no feed wake-up);
     a :class:`CampaignError` answers as :func:`http_error`."""
     try:
-        service = request.app[HANDOFF]
-        return await asyncio.to_thread(_read, service.engine, service.clock(), work)
+        return await request.app[HANDOFF].read(work)
     except CampaignError as exc:
         raise http_error(exc) from None

@@ -26,10 +26,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from core.access import Permission, allows
-from handoff import agents
-from handoff.agents import AgentAccount
-from handoff.staff_api import session_token
-from outbound.web.campaign_common import read
+from handoff.staff_api import current_account
 from outbound.web.campaign_input import CAMPAIGN_ID
 
 STATIC = Path(__file__).parent / "static"
@@ -78,20 +75,12 @@ def refusal_page(role: str) -> str:
 """
 
 
-async def _viewer(request: web.Request) -> AgentAccount | None:
-    """The logged-in account (by the workspace cookie or a bearer token), or None."""
-    token = session_token(request)
-    if not token:
-        return None
-    return await read(request, lambda session, now: agents.account_for_token(session, token, now))
-
-
 def _page(name: str, *, check: Callable[[web.Request], bool] = lambda _: True) -> Handler:
     """A handler that sends ``pages/<name>`` to a role that may view campaigns."""
     path = PAGES / name
 
     async def page(request: web.Request) -> web.StreamResponse:
-        account = await _viewer(request)
+        account = await current_account(request)
         if account is None:
             raise web.HTTPFound(login_url(request.rel_url.path_qs), headers=NO_STORE)
         if not allows(account.role, GATE):
