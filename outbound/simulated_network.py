@@ -96,6 +96,12 @@ def load_personas(path: Path) -> Personas:
     return Personas(plans, default)
 
 
+REPLY_WALL_GAP_MS = 1000.0
+"""How long, on the wall clock, a simulated customer hears the bot pause before answering, however
+fast the campaign plays: the bot's real voice on a busy machine can pause that long between
+clauses of one turn."""
+
+
 class SimulatedNetwork:
     """Places a campaign's calls to simulated customers (a ``CallPlacer`` for the dialer)."""
 
@@ -120,7 +126,8 @@ class SimulatedNetwork:
         persona = self.personas.for_attempt(job.customer_id, job.attempt_no)
         self._log(job, persona)
         turns = await prepare_turns(parse_script(persona.script_lines()), self.speaker)
-        customer = SimulatedCustomer(turns, speed=self.speed, answer=persona.answer)
+        customer = SimulatedCustomer(turns, speed=self.speed, answer=persona.answer,
+                                     wall_gap_ms=REPLY_WALL_GAP_MS)
         return await self.run_call(customer, job)
 
     def _log(self, job: DialJob, persona: Persona) -> None:

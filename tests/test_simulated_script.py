@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from voice.audio import float_to_pcm
+from voice.audio import MULAW_8K, decode, float_to_pcm, frames, rms_dbfs
+from voice.events import AudioIn
 from voice.transports.simulated import (
     Greet,
     HangUp,
@@ -17,6 +20,7 @@ from voice.transports.simulated import (
     SayWav,
     Silence,
     SimulatedCustomer,
+    beep_audio,
     parse_script,
     prepare_turns,
     voicemail_greeting_text,
@@ -94,3 +98,38 @@ def test_greeting_mistakes_are_refused():
 
 def test_the_voicemail_prompt_is_one_a_carrier_plays():
     assert voicemail_greeting_text() == "您好，您拨打的电话暂时无法接听，请在提示音后留言。"
+
+
+async def _first_words_after_a_stalled_bot(wall_gap_ms: float) -> tuple[float, float]:
+    """A bot says one clause, stalls 150 ms of wall clock (3 s of call audio at speed 20)
+    synthesising the next, then says it; when the customer first spoke, and when the bot
+    finished, on the wall clock."""
+    customer = SimulatedCustomer([Say(beep_audio(MULAW_8K, ms=300), "是我")], speed=20.0,
+                                 bot_turn_gap_ms=1200.0, wall_gap_ms=wall_gap_ms)
+    await customer.connect()
+    spoke_at: list[float] = []
+
+    async def listen() -> None:
+        async for event in customer.events():
+            if isinstance(event, AudioIn) and rms_dbfs(decode(event.data, "mulaw")) > -30:
+                spoke_at.append(time.monotonic())
+                return
+
+    listener = asyncio.create_task(listen())
+    clause = list(frames(beep_audio(MULAW_8K, ms=400), MULAW_8K))
+    for frame in clause:
+        await customer.send_audio(frame)
+    await asyncio.sleep(0.15)
+    for frame in clause:
+        await customer.send_audio(frame)
+    finished = time.monotonic()
+    await asyncio.wait_for(listener, 10)
+    await customer.hangup("ended")
+    return spoke_at[0], finished
+
+
+async def test_a_fast_customer_waits_out_a_bot_that_pauses_mid_turn_on_the_wall_clock():
+    spoke, bot_finished = await _first_words_after_a_stalled_bot(wall_gap_ms=500.0)
+    assert spoke - bot_finished >= 0.45
+    hasty, bot_finished = await _first_words_after_a_stalled_bot(wall_gap_ms=0.0)
+    assert hasty < bot_finished  # without it: talks over the bot's second clause

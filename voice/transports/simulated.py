@@ -229,6 +229,7 @@ class SimulatedCustomer(Transport):
         greeting: Say | None = None,
         reply_pause_ms: float = 400.0,
         bot_turn_gap_ms: float = 1200.0,
+        wall_gap_ms: float = 0.0,
         patience_ms: float = 15000.0,
         linger_ms: float = 20000.0,
     ) -> None:
@@ -252,6 +253,7 @@ class SimulatedCustomer(Transport):
         self.answer = answer
         self.reply_pause_ms = reply_pause_ms
         self.bot_turn_gap_ms = bot_turn_gap_ms
+        self.wall_gap_ms = wall_gap_ms
         self.patience_ms = patience_ms
         self.linger_ms = linger_ms
         self.heard = bytearray()
@@ -266,6 +268,7 @@ class SimulatedCustomer(Transport):
         self._queue: asyncio.Queue[InboundEvent | None] = asyncio.Queue(maxsize=8)
         self._now_ms = 0.0
         self._bot_voiced_at: float | None = None
+        self._bot_voiced_wall = 0.0
         self._ended = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -294,6 +297,7 @@ class SimulatedCustomer(Transport):
             self.recorded += pcm
         if rms_dbfs(pcm) > BOT_VOICE_DB:
             self._bot_voiced_at = self._now_ms
+            self._bot_voiced_wall = time.monotonic()
 
     async def clear_audio(self) -> None:
         self.cleared += 1
@@ -391,13 +395,20 @@ class SimulatedCustomer(Transport):
             await self._send(silence)
 
     async def _wait_for_bot_turn(self) -> None:
-        """Listens until the bot has spoken and then paused, or has said nothing for too long."""
+        """Listens until the bot has spoken and then paused, or has said nothing for too long.
+
+        The pause must last ``bot_turn_gap_ms`` of call audio and ``wall_gap_ms`` of wall-clock
+        time: without the second, a call played ``speed`` times faster than real time took a
+        bot still synthesising its next clause on a busy machine for one that had finished its
+        turn, and talked over it."""
         since = self._now_ms
         silence = self.format.silence()
         while True:
             voiced = self._bot_voiced_at
             heard_reply = voiced is not None and voiced >= since
-            if heard_reply and self._now_ms - voiced >= self.bot_turn_gap_ms:
+            paused_wall_ms = (time.monotonic() - self._bot_voiced_wall) * 1000
+            if (heard_reply and self._now_ms - voiced >= self.bot_turn_gap_ms
+                    and paused_wall_ms >= self.wall_gap_ms):
                 return
             if not heard_reply and self._now_ms - since >= self.patience_ms:
                 return
