@@ -388,7 +388,7 @@ def bot_prompts(settings: Settings) -> list[str]:
 
     voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
     offer = texts.Offer("信用消费贷", 50000, 3.6, 4.35, 36, date(2026, 12, 31))
-    name = "张**先生"
+    name = texts.addressee("张**", "M")
     prompts = [
         texts.opening(voice, name), texts.disclosure(voice), texts.offer_pitch(voice, offer),
         *(texts.follow_up(stage, name) for stage in ("identity", "human_offered", None)),
@@ -403,7 +403,7 @@ def bot_prompts(settings: Settings) -> list[str]:
     domain = yaml.safe_load((PROJECT_ROOT / "bot" / "domain.yml").read_text("utf-8"))
     for variants in (domain.get("responses") or {}).values():
         for variant in variants:
-            text = str(variant.get("text", "")).replace("{display_name}", name)
+            text = str(variant.get("text", "")).replace("{addressee}", name)
             if text and "{" not in text:
                 prompts.append(text)
     return list(dict.fromkeys(prompts))

@@ -86,7 +86,7 @@ def fixed_prompts(settings: Settings) -> list[str]:
     voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
     return [
         # the openings' clauses before the name are the same for every customer
-        *(texts.opening(voice, "张**先生", variant) for variant in texts.script_variants()),
+        *(texts.opening(voice, "张**先生本人", variant) for variant in texts.script_variants()),
         texts.disclosure(voice), texts.HANDOFF_QUESTION, texts.HUMAN_QUESTION,
         texts.NOT_UNDERSTOOD, texts.transfer_notice(), texts.not_interested_goodbye(voice),
         texts.already_has_loan_goodbye(voice), texts.opt_out_confirmation(), texts.goodbye(),
@@ -118,7 +118,8 @@ def customer_prompts(
     """What the bot says only to this customer: the opening with their name, then, if they have
     an offer, its pitch and the answers that quote it."""
     voice = texts.Voice(bank=settings.bank_name, hotline=settings.bank_hotline)
-    prompts = [texts.opening(voice, texts.display_name(found.masked_name, found.gender), variant)]
+    whom = texts.addressee(found.masked_name, found.gender, found.org_name)
+    prompts = [texts.opening(voice, whom, variant)]
     offer = texts.Offer.of(found)
     if offer is not None:
         prompts += [texts.offer_pitch(voice, offer, variant), *faq_prompts(settings, offer)]

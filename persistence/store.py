@@ -32,6 +32,8 @@ class CustomerOffer:
     region: str
     segment: str
     consent: bool
+    org_name: str | None
+    """The small business the customer is the contact of, if any."""
     offer_id: int | None
     product: str | None
     amount_yuan: int | None
@@ -70,6 +72,7 @@ def get_customer_offer(session: Session, customer_id: str) -> CustomerOffer | No
         region=customer.region,
         segment=customer.segment,
         consent=customer.consent,
+        org_name=customer.org_name,
         offer_id=offer.id if offer else None,
         product=offer.product if offer else None,
         amount_yuan=offer.amount_yuan if offer else None,

@@ -63,7 +63,7 @@ def action(name: str) -> dict:
 
 
 def tracker(latest: dict, *, slots=None, history=(), active_loop=None) -> Tracker:
-    base_slots = {"customer_id": "C0001", "channel": "voice", "display_name": "张**先生",
+    base_slots = {"customer_id": "C0001", "channel": "voice", "addressee": "张**先生本人",
                   "stage": "identity", "session_started_metadata": None, "requested_slot": None}
     return Tracker(
         sender_id=CONVERSATION, slots={**base_slots, **(slots or {})},

@@ -118,8 +118,8 @@ async def test_a_demo_campaign_runs_end_to_end_and_its_funnel_matches_the_calls(
         transcript = json.loads(open(calls[attempt.call_id].transcript_path, encoding="utf-8").read())
         opening = next(e["text"] for e in transcript["transcript"] if e.get("prompt") == "opening")
         voice = texts.Voice(bank=bot_stack.settings.bank_name, hotline=bot_stack.settings.bank_hotline)
-        name = texts.display_name(mask_name(f"客户{attempt.customer_id}"), "M")
-        assert opening == texts.opening(voice, name, targets[attempt.customer_id].variant)
+        whom = texts.addressee(mask_name(f"客户{attempt.customer_id}"), "M")
+        assert opening == texts.opening(voice, whom, targets[attempt.customer_id].variant)
 
     # the funnel counts equal the outcomes of the individual calls
     counts = funnel(facts)["all"]

@@ -47,6 +47,17 @@ def test_opening_discloses_the_assistant_and_asks_for_the_masked_name(bot_stack)
     assert not any(detail in opening for detail in OFFER_DETAILS)
 
 
+def test_a_pharmacy_contact_is_asked_whether_they_run_the_pharmacy(bot_stack):
+    # C0008 (黄丽) is the contact of 双流区康民大药房 for 医保贷
+    asked_first = talk(bot_stack, "利率多少", customer="C0008")["bot_messages"]
+    assert asked_first[0].endswith("请问您是双流区康民大药房的负责人吗？")
+    assert "黄" not in asked_first[0]
+    assert asked_first[-1].endswith("请问您是双流区康民大药房的负责人吗？")
+    assert not any(detail in m for m in asked_first for detail in ["三万", "医保贷", "3.85"])
+    confirmed = talk(bot_stack, "对，我是负责人", customer="C0008")["bot_messages"]
+    assert any("预授信额度五万元" in m and "医保贷" in m for m in confirmed)
+
+
 def test_right_person_hears_disclosure_then_the_offer(bot_stack):
     result = talk(bot_stack, "对，是我")
     messages = result["bot_messages"]

@@ -23,10 +23,22 @@ def test_offer_is_spoken_naturally_with_every_term():
 
 
 def test_opening_says_it_is_the_banks_assistant_and_asks_for_the_masked_name():
-    opening = texts.opening(VOICE, texts.display_name("张**", "M"))
+    opening = texts.opening(VOICE, texts.addressee("张**", "M"))
     assert "邮储银行的智能语音助手" in opening
     assert opening.endswith("请问您是张**先生本人吗？")
     assert "五万" not in opening and "利率" not in opening
+
+
+@pytest.mark.parametrize(("whom", "expected"), [
+    (texts.addressee("王**", "F"), "请问您是王**女士本人吗？"),
+    (texts.addressee("王**", "F", "双流区康民大药房"), "请问您是双流区康民大药房的负责人吗？"),
+    (texts.addressee("王**", None, ""), "请问您是王**本人吗？"),
+])
+def test_the_right_party_question_asks_for_the_person_or_the_one_who_runs_the_business(whom, expected):
+    for variant in texts.script_variants():
+        assert texts.opening(VOICE, whom, variant).endswith(expected)
+    assert texts.follow_up("identity", whom) == expected
+    assert texts.identity_needed(whom).endswith(expected)
 
 
 @pytest.mark.parametrize(("gender", "expected"), [("M", "王**先生"), ("F", "王**女士"), (None, "王**")])
@@ -65,9 +77,9 @@ def test_robot_question_is_answered_honestly():
 
 
 def test_follow_up_depends_on_the_stage():
-    assert texts.follow_up("identity", "张**先生") == "请问您是张**先生本人吗？"
-    assert texts.follow_up("offer", "张**先生") == texts.HANDOFF_QUESTION
-    assert texts.follow_up("human_offered", "张**先生") == texts.HUMAN_QUESTION
+    assert texts.follow_up("identity", "张**先生本人") == "请问您是张**先生本人吗？"
+    assert texts.follow_up("offer", "张**先生本人") == texts.HANDOFF_QUESTION
+    assert texts.follow_up("human_offered", "张**先生本人") == texts.HUMAN_QUESTION
 
 
 @pytest.mark.parametrize(("rate", "text"), [(3.6, "3.6"), (4.35, "4.35"), (5.0, "5"), (10.0, "10")])

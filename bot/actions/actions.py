@@ -150,13 +150,13 @@ class ActionSessionStart(Action):
             dispatcher.utter_message(text=f"您好，这里是{context.voice.bank}。打扰了，再见。")
             _hangup(dispatcher, ConversationOutcome.ENDED, reason="do_not_contact")
             return [SlotSet("channel", channel), SlotSet("stage", "ended")]
-        name = texts.display_name(found.masked_name, found.gender)
-        dispatcher.utter_message(response="utter_opening", **texts.opening_fields(context.voice, name))
+        whom = texts.addressee(found.masked_name, found.gender, found.org_name)
+        dispatcher.utter_message(response="utter_opening", **texts.opening_fields(context.voice, whom))
         _give_turn(dispatcher, tracker, "identity")
         return [
             SlotSet("customer_id", customer_id),
             SlotSet("channel", channel),
-            SlotSet("display_name", name),
+            SlotSet("addressee", whom),
             SlotSet("stage", "identity"),
         ]
 
@@ -203,7 +203,7 @@ class ActionAnswerQuestion(Action):
             for event in tracker.events
         )
         offer = texts.Offer.of(await _lookup(tracker)) if confirmed else None
-        name = tracker.get_slot("display_name") or "机主"
+        name = tracker.get_slot("addressee") or texts.ANYONE
         reply = texts.answer(intent, context.faq, context.voice, offer, confirmed)
         if reply is None:
             dispatcher.utter_message(text=texts.identity_needed(name))
@@ -474,7 +474,7 @@ class ActionRepeatLast(Action):
     ) -> list[EventType]:
         previous = history.previous_bot_turn(tracker.events)
         if not previous:
-            name = tracker.get_slot("display_name") or "机主"
+            name = tracker.get_slot("addressee") or texts.ANYONE
             previous = [texts.follow_up(tracker.get_slot("stage"), name)]
         for text in previous:
             dispatcher.utter_message(text=text)
@@ -494,7 +494,7 @@ class ActionHandleFallback(Action):
         context = get_context()
         misses = history.consecutive_fallbacks(tracker.events)
         stage = tracker.get_slot("stage")
-        name = tracker.get_slot("display_name") or "机主"
+        name = tracker.get_slot("addressee") or texts.ANYONE
         if misses <= 1:
             dispatcher.utter_message(text=texts.NOT_UNDERSTOOD + texts.follow_up(stage, name))
             _give_turn(dispatcher, tracker)
@@ -530,7 +530,7 @@ class ActionHandleSilence(Action):
     ) -> list[EventType]:
         stage = tracker.get_slot("stage")
         if history.consecutive_silences(tracker.events) <= 1:
-            name = tracker.get_slot("display_name") or "机主"
+            name = tracker.get_slot("addressee") or texts.ANYONE
             in_form = tracker.active_loop.get("name") == "callback_form"
             question = texts.CALLBACK_QUESTION if in_form else texts.follow_up(stage, name)
             dispatcher.utter_message(text=texts.SILENCE_REPROMPT + question)

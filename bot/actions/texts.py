@@ -72,6 +72,19 @@ def display_name(masked_name: str, gender: str | None) -> str:
     return f"{masked_name}{honorific}"
 
 
+ANYONE = "机主本人"
+"""Whom the right-party question asks for when the customer is not known."""
+
+
+def addressee(masked_name: str, gender: str | None, org_name: str | None = None) -> str:
+    """Whom the right-party question asks for: the person (张**先生本人), or, for a contact
+    of a small business (医保贷's clinics and pharmacies), the one who runs it
+    (康民药房的负责人)."""
+    if org_name:
+        return f"{org_name}的负责人"
+    return f"{display_name(masked_name, gender)}本人"
+
+
 def format_rate(percent: float) -> str:
     """3.6 -> '3.6', 4.35 -> '4.35', 5.0 -> '5'."""
     return f"{percent:.2f}".rstrip("0").rstrip(".")
@@ -110,14 +123,15 @@ def script_text(response: str, variant: str | None, fields: dict[str, Any]) -> s
     return templates.get(variant or DEFAULT_VARIANT, templates[DEFAULT_VARIANT]).format(**fields)
 
 
-def opening_fields(voice: Voice, name: str) -> dict[str, Any]:
-    """The values the opening's template needs."""
-    return {"bank": voice.bank, "display_name": name}
+def opening_fields(voice: Voice, whom: str) -> dict[str, Any]:
+    """The values the opening's template needs (``whom``: :func:`addressee`)."""
+    return {"bank": voice.bank, "addressee": whom}
 
 
-def opening(voice: Voice, name: str, variant: str | None = None) -> str:
-    """First words of an outbound contact: who is calling, why, and the right-party question."""
-    return script_text("utter_opening", variant, opening_fields(voice, name))
+def opening(voice: Voice, whom: str, variant: str | None = None) -> str:
+    """First words of an outbound contact: who is calling, why, and the right-party question
+    for ``whom`` (:func:`addressee`)."""
+    return script_text("utter_opening", variant, opening_fields(voice, whom))
 
 
 def disclosure(voice: Voice, channel: str | None = "voice") -> str:
@@ -148,10 +162,10 @@ def offer_pitch(voice: Voice, offer: Offer, variant: str | None = None) -> str:
     return script_text("utter_offer_pitch", variant, pitch_fields(voice, offer))
 
 
-def follow_up(stage: str | None, name: str) -> str:
+def follow_up(stage: str | None, whom: str) -> str:
     """The question that gives the turn back to the customer at this stage."""
     if stage == "identity":
-        return f"请问您是{name}本人吗？"
+        return f"请问您是{whom}吗？"
     if stage == "human_offered":
         return HUMAN_QUESTION
     return HANDOFF_QUESTION
@@ -186,9 +200,9 @@ def answer(
     return " ".join(entry["answer"].split()).format(**values).replace(" ", "")
 
 
-def identity_needed(name: str) -> str:
+def identity_needed(whom: str) -> str:
     """Said when a question about the offer comes before the right-party check."""
-    return f"为了保护您的信息安全，需要先确认您的身份，才能为您介绍具体内容。请问您是{name}本人吗？"
+    return f"为了保护您的信息安全，需要先确认您的身份，才能为您介绍具体内容。请问您是{whom}吗？"
 
 
 def wrong_person_goodbye() -> str:
