@@ -52,6 +52,15 @@ SLA_SETTINGS = {  # environment variable -> (field, default): the handoff queue'
     "OFFERCALL_CALLBACK_PROMISE_MIN": ("callback_promise_min", 30),
 }
 
+LEAD_SETTINGS = {  # environment variable -> (field, default): branch leads' deadlines and scorecards
+    "OFFERCALL_LEAD_CLAIM_DAYS": ("lead_claim_days", 2),
+    "OFFERCALL_LEAD_VERIFY_DAYS": ("lead_verify_days", 2),
+    "OFFERCALL_SCORECARD_WINDOW_DAYS": ("scorecard_window_days", 30),
+    "OFFERCALL_SCORECARD_MIN_CLAIM_PCT": ("scorecard_min_claim_pct", 80),
+    "OFFERCALL_SCORECARD_MIN_VERIFY_PCT": ("scorecard_min_verify_pct", 80),
+    "OFFERCALL_SCORECARD_MIN_JUDGED": ("scorecard_min_judged", 10),
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -95,6 +104,18 @@ class Settings:
     dial_lines: int = 4
     """Telephone lines the dialer workers hold together (PJSIP's 4 per worker process); no
     campaign may ask for more calls at once."""
+    lead_claim_days: int = 2
+    """A branch claims a lead within this many days of its assignment (医保贷: 2)."""
+    lead_verify_days: int = 2
+    """… and verifies it offline within this many days of the claim (医保贷: 2)."""
+    scorecard_window_days: int = 30
+    """Branch scorecards cover the assignments of the last this many days."""
+    scorecard_min_claim_pct: int = 80
+    """A branch claiming fewer of its judged leads on time than this gets no new leads."""
+    scorecard_min_verify_pct: int = 80
+    """… nor one verifying fewer of its judged leads on time than this."""
+    scorecard_min_judged: int = 10
+    """With fewer judged leads than this in the window, a branch is never suspended."""
 
     @property
     def recordings_dir(self) -> Path:
@@ -145,6 +166,7 @@ class Settings:
             "OFFERCALL_DIAL_LINES": str(self.dial_lines),
             "OFFERCALL_PERSONAS": str(self.personas_path),
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
+            **{name: str(getattr(self, attr)) for name, (attr, _) in LEAD_SETTINGS.items()},
         }
 
     @classmethod
@@ -189,5 +211,5 @@ class Settings:
             dial_lines=_as_int("OFFERCALL_DIAL_LINES", env.get("OFFERCALL_DIAL_LINES", "4")),
             personas_path=Path(env.get("OFFERCALL_PERSONAS", str(PROJECT_ROOT / "data" / "demo_personas.yml"))),
             **{attr: _as_int(name, env.get(name, str(default)))
-               for name, (attr, default) in SLA_SETTINGS.items()},
+               for name, (attr, default) in {**SLA_SETTINGS, **LEAD_SETTINGS}.items()},
         )

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 
 from branches.lead_sources import collect_leads
 from branches.leads import sweep_overdue
+from branches.policies import LeadPolicies, lead_policies
 from core.clock import utcnow
 from core.settings import Settings
 from offercall.call_placing import CallPlacing
@@ -76,6 +77,8 @@ class Worker:
     adopted: int = 0
     leads_every_s: float = 60.0
     """How often the branch leads are collected and their deadlines swept."""
+    lead_policies: LeadPolicies = field(default_factory=LeadPolicies)
+    """The deadlines and scorecard rules the branch leads are judged by."""
     _leads_at: float | None = None
     leads_opened: int = 0
     leads_rerouted: int = 0
@@ -125,7 +128,10 @@ class Worker:
             return
         self._leads_at = loop_time
         try:
-            opened, rerouted = await self._db(lambda s: (collect_leads(s, now), sweep_overdue(s, now)))
+            deadlines, scorecard = self.lead_policies.deadlines, self.lead_policies.scorecard
+            opened, rerouted = await self._db(lambda s: (
+                collect_leads(s, now, deadlines=deadlines, scorecard_policy=scorecard),
+                sweep_overdue(s, now, deadlines, scorecard)))
         except Exception:
             log.exception("worker.branch_leads_failed")
             return
@@ -188,12 +194,13 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    policies = lead_policies(settings)
     engine = open_database(settings)
     personas = load_personas(settings.personas_path)
     try:
         # The web server sweeps the handoff queue's time limits; the worker only joins it.
         async with CallPlacing(settings, engine, personas=personas, sweep=False) as placing:
-            worker = Worker(engine, placing)
+            worker = Worker(engine, placing, lead_policies=policies)
             runner = await _health_site(worker, settings)
             try:
                 await worker.run(stop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -509,3 +509,18 @@ def test_every_page_loads_assets_that_exist_and_imports_what_they_export():
                 target = ASSETS / module.removeprefix("./")
             wanted = {name.strip() for name in names.split(",") if name.strip()}
             assert wanted <= exported(target), (script.name, wanted - exported(target))
+
+
+async def test_the_deadlines_and_scorecard_minimums_come_from_the_settings(
+        aiohttp_client, branch_db, db_url, tmp_path, who):
+    settings = replace(stack_settings(tmp_path / "var", db_url), lead_claim_days=1,
+                       lead_verify_days=3, scorecard_min_claim_pct=90, scorecard_min_judged=5)
+    client = await aiohttp_client(init_app(settings))
+    client.server.app[HANDOFF].clock = Clock(T0 + HOUR)
+    lead = open_lead(branch_db, "C0001")
+    view = await get_json(client, f"/api/leads/{lead.id}", who["jt_am"])
+    assert (view["claim_due"], view["verify_due"]) == (iso(T0 + DAY), None)
+    claimed = await post_json(client, f"/api/leads/{lead.id}/claim", who["jt_am"])
+    assert claimed["verify_due"] == iso(T0 + HOUR + 3 * DAY)
+    card = await get_json(client, "/api/branches/JT/scorecard", who["jt_mgr"])
+    assert (card["min_claim_rate"], card["min_verify_rate"], card["min_judged"]) == (0.9, 0.8, 5)

@@ -30,3 +30,36 @@ def test_vosk_model_path_comes_from_the_environment():
 def test_to_environ_round_trips_so_child_processes_share_the_settings():
     settings = Settings.from_environ({"DATABASE_URL": "sqlite:////tmp/a.db", "OFFERCALL_PORT": "9090", "OFFERCALL_DEBUG": "true"})
     assert Settings.from_environ(settings.to_environ()) == settings
+
+
+def test_branch_lead_policies_come_from_the_settings():
+    from datetime import timedelta
+
+    from branches.policies import lead_policies
+
+    defaults = lead_policies(Settings.from_environ({}))
+    assert (defaults.deadlines.claim_within, defaults.deadlines.verify_within) == (
+        timedelta(days=2), timedelta(days=2))
+    assert (defaults.scorecard.window_days, defaults.scorecard.min_claim_rate,
+            defaults.scorecard.min_verify_rate, defaults.scorecard.min_judged) == (30, 0.8, 0.8, 10)
+    chosen = lead_policies(Settings.from_environ({
+        "OFFERCALL_LEAD_CLAIM_DAYS": "1", "OFFERCALL_LEAD_VERIFY_DAYS": "5",
+        "OFFERCALL_SCORECARD_WINDOW_DAYS": "14", "OFFERCALL_SCORECARD_MIN_CLAIM_PCT": "95",
+        "OFFERCALL_SCORECARD_MIN_VERIFY_PCT": "0", "OFFERCALL_SCORECARD_MIN_JUDGED": "3"}))
+    assert (chosen.deadlines.claim_within, chosen.deadlines.verify_within) == (
+        timedelta(days=1), timedelta(days=5))
+    assert (chosen.scorecard.window_days, chosen.scorecard.min_claim_rate,
+            chosen.scorecard.min_verify_rate, chosen.scorecard.min_judged) == (14, 0.95, 0.0, 3)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("OFFERCALL_LEAD_CLAIM_DAYS", "0"), ("OFFERCALL_LEAD_VERIFY_DAYS", "-1"),
+    ("OFFERCALL_SCORECARD_WINDOW_DAYS", "0"), ("OFFERCALL_SCORECARD_MIN_CLAIM_PCT", "101"),
+    ("OFFERCALL_SCORECARD_MIN_VERIFY_PCT", "-5"), ("OFFERCALL_SCORECARD_MIN_JUDGED", "0"),
+    ("OFFERCALL_LEAD_CLAIM_DAYS", "two"),
+])
+def test_a_lead_policy_out_of_range_is_refused_by_name(name, value):
+    from branches.policies import lead_policies
+
+    with pytest.raises(SettingsError, match=name):
+        lead_policies(Settings.from_environ({name: value}))

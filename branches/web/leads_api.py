@@ -32,7 +32,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from branches import leads
-from branches.leads import DEFAULT_SCORECARD, MANAGER_ROLES, OPEN, Lead, LeadError
+from branches.deadlines import DeadlinePolicy
+from branches.leads import MANAGER_ROLES, OPEN, Lead, LeadError
+from branches.policies import LeadPolicies
 from branches.scorecard import suspended
 from branches.web.lead_views import (
     Names,
@@ -63,7 +65,12 @@ BRANCH_ID = r"{branch_id:[A-Za-z0-9_-]{1,32}}"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def add_lead_routes(app: web.Application) -> None:
+LEAD_POLICIES = web.AppKey("lead_policies", LeadPolicies)
+
+
+def add_lead_routes(app: web.Application, policies: LeadPolicies | None = None) -> None:
+    """The leads API, judging deadlines and scorecards by ``policies`` (the settings')."""
+    app[LEAD_POLICIES] = policies or LeadPolicies()
     app.router.add_get("/api/leads", list_leads)
     app.router.add_get(f"/api/leads/{LEAD_ID}", show_lead)
     app.router.add_post(f"/api/leads/{LEAD_ID}/claim", claim_lead)
@@ -106,9 +113,14 @@ def _branch_names(session: Session) -> dict[str, str]:
     return dict(session.execute(select(Branch.id, Branch.name).order_by(Branch.id)).all())
 
 
-def _visible(session: Session, staff: Staff, lead_id: int, now: datetime) -> Lead:
+def _policies(request: web.Request) -> LeadPolicies:
+    return request.app[LEAD_POLICIES]
+
+
+def _visible(session: Session, staff: Staff, lead_id: int, now: datetime,
+             deadlines: DeadlinePolicy) -> Lead:
     """The lead if this person may see it; else 404 (none) or 403 (out of reach)."""
-    lead = leads.get_lead(session, lead_id, now)
+    lead = leads.get_lead(session, lead_id, now, deadlines=deadlines)
     if lead is None:
         raise LeadError(404, f"no lead {lead_id}")
     if not leads.can_see(staff, lead):
@@ -130,7 +142,7 @@ async def _staff(request: web.Request, permission: Permission) -> Staff:
 
 # ------------------------------------------------------------------ leads
 def _leads_in_reach(session: Session, staff: Staff, branch: str | None, wanted: StatusFilter,
-                    now: datetime) -> list[Lead]:
+                    now: datetime, deadlines: DeadlinePolicy) -> list[Lead]:
     include_closed = wanted is not StatusFilter.OPEN
     if allows(staff.role, Permission.MANAGE_BRANCH_LEADS):
         if branch is not None:
@@ -141,9 +153,9 @@ def _leads_in_reach(session: Session, staff: Staff, branch: str | None, wanted: 
             branches = sorted(set(_branch_names(session)) | set(session.execute(
                 select(BranchLead.branch_id).distinct()).scalars()))
         found = [lead for branch_id in branches for lead in leads.leads_of_branch(
-            session, branch_id, now, include_closed=include_closed)]
+            session, branch_id, now, deadlines=deadlines, include_closed=include_closed)]
     else:
-        found = leads.leads_of_manager(session, staff.account_id, now,
+        found = leads.leads_of_manager(session, staff.account_id, now, deadlines=deadlines,
                                        include_closed=include_closed)
     return by_due(lead for lead in found if wanted.admits(lead) and leads.can_see(staff, lead))
 
@@ -157,6 +169,7 @@ async def list_leads(request: web.Request) -> web.Response:
     except ValueError as exc:
         return json_error(400, str(exc))
     branch = request.query.get("branch") or None
+    deadlines = _policies(request).deadlines
     if branch is not None and not reaches(staff, branch):
         return json_error(403, f"branch {branch} is outside this account's branch")
 
@@ -164,7 +177,7 @@ async def list_leads(request: web.Request) -> web.Response:
         branch_names = _branch_names(session)
         if branch is not None and branch not in branch_names:
             raise LeadError(404, f"no branch {branch!r}")
-        found = _leads_in_reach(session, staff, branch, wanted, now)
+        found = _leads_in_reach(session, staff, branch, wanted, now, deadlines)
         names = _names(session, account_ids(found))
         return {
             "now": now.isoformat(), "status": str(wanted), "branch": branch,
@@ -180,9 +193,10 @@ async def show_lead(request: web.Request) -> web.Response:
     """The lead, its history (oldest first) and each branch's time with it."""
     staff = await _staff(request, Permission.WORK_LEADS)
     lead_id = _lead_id(request)
+    deadlines = _policies(request).deadlines
 
     def work(session: Session, now: datetime) -> dict[str, Any]:
-        lead = _visible(session, staff, lead_id, now)
+        lead = _visible(session, staff, lead_id, now, deadlines)
         events = leads.events_of(session, lead_id)
         periods = leads.periods_of(session, lead_id)
         names = _names(session, account_ids([lead], events, periods))
@@ -197,8 +211,9 @@ async def claim_lead(request: web.Request) -> web.Response:
     """The branch takes the lead; 409 when it is claimed, closed or moved already."""
     staff = await _staff(request, Permission.WORK_LEADS)
     lead_id = _lead_id(request)
+    deadlines = _policies(request).deadlines
     return await _answer(write(request, lambda session, now: _lead_answer(
-        session, leads.claim(session, lead_id, staff, now))))
+        session, leads.claim(session, lead_id, staff, now, deadlines=deadlines))))
 
 
 async def record_step(request: web.Request) -> web.Response:
@@ -209,8 +224,10 @@ async def record_step(request: web.Request) -> web.Response:
         step = parse_step(await json_body(request))
     except ValueError as exc:
         return json_error(400, str(exc))
+    deadlines = _policies(request).deadlines
     return await _answer(write(request, lambda session, now: _lead_answer(
-        session, leads.record_step(session, lead_id, staff, step.outcome, step.note, now))))
+        session, leads.record_step(session, lead_id, staff, step.outcome, step.note, now,
+                                   deadlines=deadlines))))
 
 
 async def add_note(request: web.Request) -> web.Response:
@@ -221,8 +238,9 @@ async def add_note(request: web.Request) -> web.Response:
         note = parse_note(await json_body(request))
     except ValueError as exc:
         return json_error(400, str(exc))
+    deadlines = _policies(request).deadlines
     return await _answer(write(request, lambda session, now: _lead_answer(
-        session, leads.add_note(session, lead_id, staff, note, now))))
+        session, leads.add_note(session, lead_id, staff, note, now, deadlines=deadlines))))
 
 
 async def assign_lead(request: web.Request) -> web.Response:
@@ -234,8 +252,10 @@ async def assign_lead(request: web.Request) -> web.Response:
         manager_id = parse_manager(await json_body(request))
     except ValueError as exc:
         return json_error(400, str(exc))
+    deadlines = _policies(request).deadlines
     return await _answer(write(request, lambda session, now: _lead_answer(
-        session, leads.assign_manager(session, lead_id, manager_id, staff, now))))
+        session, leads.assign_manager(session, lead_id, manager_id, staff, now,
+                                      deadlines=deadlines))))
 
 
 async def show_contact(request: web.Request) -> web.Response:
@@ -264,10 +284,12 @@ async def branch_scorecard(request: web.Request) -> web.Response:
     await require_staff(request, Permission.MANAGE_BRANCH_LEADS, branch_id=branch_id,
                         branch_scoped=True)
 
+    policies = _policies(request)
+
     def work(session: Session, now: datetime) -> dict[str, Any]:
         _branch(session, branch_id)
-        card = leads.branch_scorecards(session, now)[branch_id]
-        return scorecard_json(card, suspended(card, DEFAULT_SCORECARD), DEFAULT_SCORECARD,
+        card = leads.branch_scorecards(session, now, policies.deadlines, policies.scorecard)[branch_id]
+        return scorecard_json(card, suspended(card, policies.scorecard), policies.scorecard,
                               Names(branches=_branch_names(session)))
 
     return await _answer(read(request, work))

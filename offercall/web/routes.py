@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from branches.policies import lead_policies
 from branches.web.leads_api import add_lead_routes
 from branches.web.pages import add_lead_pages
 from chat.routes import add_chat_routes
 from handoff.api import add_console_routes
 from handoff.staff_api import add_staff_routes
 from offercall.web import media
+from offercall.web.keys import SETTINGS
 from outbound.web.call_log_api import add_call_log_routes
 from outbound.web.campaign_api import add_campaign_routes
 from outbound.web.pages import add_workspace_pages
@@ -31,5 +33,5 @@ def setup_routes(app: web.Application) -> None:
     add_call_log_routes(app)
     add_campaign_routes(app)
     add_workspace_pages(app)
-    add_lead_routes(app)
+    add_lead_routes(app, lead_policies(app[SETTINGS]))
     add_lead_pages(app)
