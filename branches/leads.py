@@ -49,7 +49,9 @@ from branches.deadlines import (
     require_aware,
     verify_due,
 )
+from branches.geo import Point, by_distance
 from branches.lead_routing import Assignment, ManagerAssignment, choose_branch, choose_manager
+from branches.regions import resolve_address, resolve_region
 from branches.scorecard import LeadFact, Scorecard, ScorecardPolicy, scorecards, suspensions
 from core.access import Permission, Staff, allows, reaches
 from core.masking import mask_phone
@@ -64,7 +66,7 @@ from core.vocabulary import (
     StrEnum,
 )
 from persistence import audit, store
-from persistence.branches import distances
+from persistence.branches import branch_sites, distances
 from persistence.schema import (
     Agent,
     Branch,
@@ -525,11 +527,26 @@ def lead_of_source(session: Session, source: LeadSource | Collection[LeadSource]
     return _view(session, row, now, deadlines) if row is not None else None
 
 
+def branch_distances(session: Session, customer: Customer) -> dict[str, float]:
+    """Branch id -> km from the customer's registered region: the distance table's figures
+    where it lists the region (the bank's own, e.g. by road); else straight-line distances
+    from the region's county seat (or, when the region is not a county we know, the address's)
+    to every branch whose site is known. Empty when neither resolves."""
+    region = customer.region.strip()
+    listed = distances(session, region).get(region)
+    if listed:
+        return listed
+    division = resolve_region(region) or (resolve_address(customer.address) if customer.address else None)
+    sites = branch_sites(session)
+    if division is None or not sites:
+        return {}
+    return dict(by_distance(division.point, {branch_id: Point(lat, lon)
+                                             for branch_id, (lat, lon) in sites.items()}))
+
+
 def _route(session: Session, customer: Customer, exclude: Collection[str],
            suspended: Mapping[str, str]) -> Assignment | None:
-    region = customer.region.strip()
-    return choose_branch(distances(session, region).get(region, {}),
-                         suspensions=suspended, exclude=exclude)
+    return choose_branch(branch_distances(session, customer), suspensions=suspended, exclude=exclude)
 
 
 def _choose_manager(session: Session, branch_id: str) -> ManagerAssignment | None:

@@ -1,5 +1,6 @@
-"""The bank's branches and how far each is from the customers' regions (county or district):
-loading them, and the branch nearest a region, which leads and tickets are routed to first."""
+"""The bank's branches, where they are, and how far each is from the customers' regions (county
+or district): loading them, and the branch nearest a region, which leads and tickets are
+routed to first."""
 
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ def load_branches(session: Session, path: Path) -> int:
     missing = {"region", "branch_id", "branch_name", "distance_km"} - set(rows[0] if rows else {})
     if missing:
         raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    sites = {branch.id: {"address": branch.address, "lat": branch.lat, "lon": branch.lon}
+             for branch in session.execute(select(Branch)).scalars()}  # kept across a reload
     session.execute(delete(RegionBranch))
     session.execute(delete(Branch))
     names: dict[str, str] = {}
@@ -78,6 +81,45 @@ def load_branches(session: Session, path: Path) -> int:
         session.add(RegionBranch(
             region=row["region"].strip(), branch_id=row["branch_id"].strip(), distance_km=distance,
         ))
-    session.add_all(Branch(id=branch_id, name=name) for branch_id, name in names.items())
+    session.add_all(Branch(id=branch_id, name=name, **sites.get(branch_id, {}))
+                    for branch_id, name in names.items())
     session.flush()
     return len(rows)
+
+
+SITE_COLUMNS = ("branch_id", "branch_name", "address", "lat", "lon")
+
+
+def load_branch_sites(session: Session, path: Path) -> int:
+    """Where each branch is (CSV: branch_id, branch_name, address, lat, lon in WGS-84 degrees):
+    adds branches the file names and sets every listed branch's site; returns the number of
+    branches. A bad row is named and nothing is loaded."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = set(SITE_COLUMNS) - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(sorted(missing))}")
+    sites = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            lat, lon = float(row["lat"]), float(row["lon"])
+        except ValueError:
+            raise ValueError(f"{path}:{line}: lat and lon must be numbers of degrees") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError(f"{path}:{line}: lat {lat}, lon {lon} is not a place on Earth")
+        branch_id, name = row["branch_id"].strip(), row["branch_name"].strip()
+        if not branch_id or not name:
+            raise ValueError(f"{path}:{line}: branch_id and branch_name are required")
+        sites.append((branch_id, name, row["address"].strip() or None, lat, lon))
+    for branch_id, name, address, lat, lon in sites:
+        branch = session.get(Branch, branch_id) or Branch(id=branch_id)
+        branch.name, branch.address, branch.lat, branch.lon = name, address, lat, lon
+        session.add(branch)
+    session.flush()
+    return len(sites)
+
+
+def branch_sites(session: Session) -> dict[str, tuple[float, float]]:
+    """Branch id -> (lat, lon), for the branches whose site is known."""
+    return {branch_id: (lat, lon) for branch_id, lat, lon in session.execute(
+        select(Branch.id, Branch.lat, Branch.lon).where(Branch.lat.is_not(None), Branch.lon.is_not(None)))}

@@ -245,6 +245,10 @@ class Branch(Base):
     __tablename__ = "oc_branches"
     id = Column(String(32), primary_key=True)
     name = Column(String(100), nullable=False)
+    address = Column(String(200))
+    lat = Column(Float)
+    """Where the branch is (WGS-84 degrees); None until its site is loaded."""
+    lon = Column(Float)
 
 
 class RegionBranch(Base):
@@ -271,6 +275,9 @@ class Agent(Base):
     active = Column(Boolean, nullable=False)
     last_seen_at = Column(UTCDateTime)
     created_at = Column(UTCDateTime, nullable=False)
+    phone = Column(String(200))
+    """The account's own phone for one-click calls (一键外呼): a number dialled through the
+    trunk, or a ``sip:`` URI; none: the account cannot place one-click calls."""
 
 
 class AgentSession(Base):
@@ -486,3 +493,46 @@ class BranchLeadEvent(Base):
     to_branch = Column(String(32))
     reason = Column(Text, nullable=False)
     detail = Column(JSON, nullable=False)
+
+
+class ClickCall(Base):
+    """A one-click call (一键外呼, ``branches.click_calls``): an account manager asked for it on a
+    lead; a dialer worker rings the manager's phone, then the customer's, and bridges them.
+    ``lead_id`` of a call not yet ended is unique: one call at a time per lead."""
+
+    __tablename__ = "oc_click_calls"
+    __table_args__ = (
+        Index("ix_oc_click_calls_status", "status", "requested_at"),
+        Index("uq_oc_click_calls_live_lead", "live_lead_id", unique=True),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    lead_id = Column(ForeignKey("oc_leads.id"), nullable=False, index=True)
+    live_lead_id = Column(Integer)
+    """``lead_id`` until the call has ended, then NULL: its unique index lets one call per lead
+    be in progress (NULLs never collide, on SQLite and PostgreSQL alike)."""
+    customer_id = Column(String(64), nullable=False)
+    manager_id = Column(Integer, nullable=False)
+    """The ``oc_agents`` id who asked for it and whose phone rings first."""
+    status = Column(String(20), nullable=False)
+    """``branches.click_calls.ClickCallStatus``: requested, ringing_manager, ringing_customer,
+    bridged, ended, failed."""
+    worker = Column(String(100))
+    """The dialer worker that claimed it."""
+    lease_until = Column(UTCDateTime)
+    """The worker renews this while it holds the call; past it, the call was interrupted."""
+    requested_at = Column(UTCDateTime, nullable=False)
+    manager_answered_at = Column(UTCDateTime)
+    customer_answered_at = Column(UTCDateTime)
+    """When the two were bridged (the customer answered)."""
+    ended_at = Column(UTCDateTime)
+    duration_ms = Column(Integer)
+    """Talk time: from the bridge to the first hang-up."""
+    ended_by = Column(String(16))
+    """``manager`` or ``customer`` (who hung up first), or ``system``."""
+    recording_path = Column(Text)
+    failure = Column(String(32))
+    """Why it did not connect: a ``CallOutcome`` of a leg with ``manager_`` or ``customer_``
+    before it (``manager_no_answer``, ``customer_busy``), ``interrupted``, ``do_not_contact``,
+    ``outside_window``, ``no_line``."""
+    detail = Column(JSON, nullable=False)
+    """SIP codes and timings of the two legs."""

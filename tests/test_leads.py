@@ -17,6 +17,7 @@ from branches.deadlines import DeadlinePolicy
 from branches.leads import LeadError, LeadEventKind
 from branches.scorecard import ScorecardPolicy
 from core.access import Staff
+from core.settings import PROJECT_ROOT
 from core.vocabulary import (
     AuditAction,
     LeadOutcome,
@@ -28,9 +29,11 @@ from handoff import tickets
 from handoff.agents import add_agent
 from outbound import chat_callbacks
 from persistence import audit, handoffs, store
+from persistence.branches import load_branch_sites
 from persistence.engine import session_scope
 from persistence.schema import (
     Agent,
+    Branch,
     CallAttempt,
     Callback,
     Campaign,
@@ -523,3 +526,37 @@ def test_a_step_from_a_clock_a_little_behind_never_precedes_the_step_before(bran
     verified = run(engine, leads.record_step, opened.id, jt_am1, "verified", "", at(0.5))
     assert verified.verified_at == at(1)
     assert run(engine, leads.branch_scorecards, at(2))["JT"].verifications_on_time == 1
+
+
+def test_a_region_the_distance_table_does_not_list_goes_to_the_nearest_branch_site(branch_staff):
+    engine = branch_staff
+    with session_scope(engine) as session:
+        assert load_branch_sites(session, PROJECT_ROOT / "data" / "branch_sites.csv") == 5
+    add_customer(engine, "T0901", "都江堰市")  # 30.99 N 103.65 E: 郫都's branch is 32 km away, 大邑's 46 km
+    add_customer(engine, "T0902", "广元市利州区")  # 240 km north-east: 金堂 is the nearest
+    add_customer(engine, "T0903", "本地")  # no county: the address decides
+    with session_scope(engine) as session:
+        session.get(Customer, "T0903").address = "四川省成都市大邑县安仁镇公馆路5号"
+    routed = {c: open_(engine, c, f"site-{c}") for c in ("T0901", "T0902", "T0903")}
+    assert {c: lead.branch_id for c, lead in routed.items()} == {
+        "T0901": "PD", "T0902": "JT", "T0903": "DY"}
+    [period] = run(engine, leads.periods_of, routed["T0901"].id)
+    assert (round(period.distance_km, 1), period.reason) == (31.9, "nearest branch (31.9 km)")
+    # a region the table lists keeps the bank's own figure (金堂县 -> JT: 3 km)
+    [period] = run(engine, leads.periods_of, open_(engine, "C0001", "site-table").id)
+    assert period.distance_km == 3
+    add_customer(engine, "T0904", "西藏")
+    assert "no branches" in refused(engine, 422, leads.open_lead, "T0904", PARTNER, "site-x", T0)
+
+
+def test_branch_sites_with_bad_rows_are_refused_by_line(engine, tmp_path):
+    sheet = tmp_path / "sites.csv"
+    sheet.write_text("branch_id,branch_name,address,lat,lon\nJT,金堂县支行,,30.86,104.41\n"
+                     "XX,某支行,,north,104\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"sites.csv:3: lat and lon"), session_scope(engine) as session:
+        load_branch_sites(session, sheet)
+    with session_scope(engine) as session:
+        assert session.get(Branch, "XX") is None
+    sheet.write_text("branch_id,branch_name,address,lat\nJT,金堂县支行,,30.86\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="missing columns lon"), session_scope(engine) as session:
+        load_branch_sites(session, sheet)

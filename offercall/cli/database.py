@@ -41,18 +41,20 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
     from core.clock import utcnow
     from handoff.agents import AccountError, load_agents_csv
-    from persistence.branches import load_branches
+    from persistence.branches import load_branch_sites, load_branches
     from persistence.engine import open_database, session_scope
 
     engine = open_database(settings)
     try:
         with session_scope(engine) as session:
             regions = load_branches(session, Path(args.branches))
+            sites = load_branch_sites(session, Path(args.sites))
             created, updated = load_agents_csv(session, Path(args.agents), utcnow())
     except (AccountError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"branches: {regions} region-branch distances; agents: {created} created, {updated} updated")
+    print(f"branches: {regions} region-branch distances, {sites} sites; "
+          f"agents: {created} created, {updated} updated")
     return 0
 
 
@@ -66,4 +68,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     staff = sub.add_parser("staff", help="load branches (region -> branch distances) and agent accounts")
     staff.add_argument("--branches", default=str(PROJECT_ROOT / "data" / "branches.csv"))
     staff.add_argument("--agents", default=str(PROJECT_ROOT / "data" / "agents_sample.csv"))
+    staff.add_argument("--sites", default=str(PROJECT_ROOT / "data" / "branch_sites.csv"),
+                       help="where each branch is (branch_id, branch_name, address, lat, lon)")
     staff.set_defaults(func=cmd_staff)
