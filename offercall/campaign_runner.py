@@ -27,7 +27,7 @@ from outbound import campaigns
 from outbound.dialer import DialerStatus
 from outbound.lifecycle import CampaignCommand
 from outbound.report import CampaignSummary, write_report
-from outbound.report_data import attempt_facts
+from outbound.report_data import attempt_facts, lead_facts
 from outbound.simulated_network import Personas
 from outbound.whitelist import ImportReport, import_whitelist_file
 from persistence.audit import Actor
@@ -226,12 +226,13 @@ def write_campaign_report(engine: Engine, campaign_id: str, out_dir: Path) -> di
     with session_scope(engine) as session:
         info = campaigns.get_campaign(session, campaign_id)
         facts = attempt_facts(session, campaign_id)
+        leads = lead_facts(session, campaign_id)
     summary = CampaignSummary(
         id=info.id, name=info.name, status=info.status, created_at=info.created_at,
         variants=sorted(info.config.variants), transport=info.transport,
         window=f"{info.config.window_start}–{info.config.window_end} ({info.config.timezone})",
     )
-    return write_report(out_dir, summary, facts, utcnow())
+    return write_report(out_dir, summary, facts, utcnow(), leads)
 
 
 def report_dir(settings: Settings, campaign_id: str) -> Path:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from outbound.abtest import ABResult, VariantRate, compare
+from outbound.lead_funnel import LEAD_STAGE_NAMES, LEAD_STAGES, LeadFact, leads_by_branch
 from outbound.funnel import (
     ALL,
     DROP_OFF_REASONS,
@@ -518,6 +519,18 @@ def _claims_section(facts: Sequence[AttemptFacts]) -> str:
     return _section("claims", heading, _p(summary, "summary"), chart)
 
 
+def _leads_section(leads: Sequence[LeadFact]) -> str:
+    heading = "支行线索 (branch leads of this campaign's customers)"
+    if not leads:
+        return _section("leads", heading, _p("暂无支行线索 (no branch leads yet)", "empty"))
+    rows = [[counts.name, *(counts.counts[stage] for stage in LEAD_STAGES)]
+            for counts in leads_by_branch(leads).values()]
+    return _section("leads", heading, _table(
+        ["网点 (branch)", *(LEAD_STAGE_NAMES[stage] for stage in LEAD_STAGES)], rows, "leads"),
+        _p("Each lead counts at the branch it is with now, in every stage it reached there; "
+           "rerouted in: it came from a branch that missed a deadline or was suspended.", "note"))
+
+
 CSS = """
 body{font-family:system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",
 sans-serif;margin:0 auto;max-width:1000px;padding:16px 24px;color:#1f2937;background:#fff}
@@ -538,8 +551,9 @@ th:first-child,td:first-child{text-align:left}th{background:#f9fafb}
 
 
 def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], generated_at: datetime,
-                tz: tzinfo = CHINA) -> str:
-    """The whole report as one self-contained HTML page (no scripts, no external resources)."""
+                tz: tzinfo = CHINA, leads: Sequence[LeadFact] = ()) -> str:
+    """The whole report as one self-contained HTML page (no scripts, no external resources);
+    ``leads``: the branch leads of the campaign's customers, counted per branch."""
     facts = list(facts)
     variants = variant_order(campaign, facts)
     funnels = funnel(facts)
@@ -558,6 +572,7 @@ def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], genera
         _drop_off_section(funnels, variants, colours),
         _segments_section(facts),
         _claims_section(facts),
+        _leads_section(leads),
         "<footer>" + _p("Counts are customers unless marked as attempts. The report holds no "
                         "names, phone numbers or customer ids.", "note") + "</footer>",
     ]
@@ -643,14 +658,14 @@ def write_funnel_csv(funnels: Mapping[str, FunnelCounts], path: Path) -> Path:
 
 
 def write_report(out_dir: Path, campaign: CampaignSummary, facts: Iterable[AttemptFacts],
-                 generated_at: datetime) -> dict[str, Path]:
+                 generated_at: datetime, leads: Sequence[LeadFact] = ()) -> dict[str, Path]:
     """Writes ``report.html``, ``attempts.csv`` and ``funnel.csv`` into ``out_dir`` (created if
     missing); answers their paths under the keys ``html``, ``attempts`` and ``funnel``."""
     facts = list(facts)
     out_dir = Path(out_dir)
     return {
         "html": _write_atomically(out_dir / "report.html",
-                                  render_html(campaign, facts, generated_at), "utf-8"),
+                                  render_html(campaign, facts, generated_at, leads=leads), "utf-8"),
         "attempts": write_csv(facts, out_dir / "attempts.csv"),
         "funnel": write_funnel_csv(funnel(facts), out_dir / "funnel.csv"),
     }

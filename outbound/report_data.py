@@ -1,15 +1,26 @@
-"""Reads a campaign's attempts, with their handoff tickets, into the report's records. An
-attempt's branch is the one its ticket was routed to, else the customer's nearest."""
+"""Reads a campaign's attempts, with their handoff tickets, into the report's records (an
+attempt's branch is the one its ticket was routed to, else the customer's nearest), and the
+branch leads of its customers."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from handoff.tickets import events_of
 from outbound.funnel import AttemptFacts
+from outbound.lead_funnel import LeadFact
 from persistence.branches import nearest_branches
-from persistence.schema import CallAttempt, Customer, Handoff
+from persistence.schema import (
+    Branch,
+    BranchLead,
+    BranchLeadAssignment,
+    CallAttempt,
+    Campaign,
+    CampaignTarget,
+    Customer,
+    Handoff,
+)
 
 
 def _first_claim_s(session: Session, handoff: Handoff | None) -> float | None:
@@ -53,3 +64,29 @@ def attempt_facts(session: Session, campaign_id: str) -> list[AttemptFacts]:
             first_claim_s=_first_claim_s(session, handoff),
         ))
     return facts
+
+
+def lead_facts(session: Session, campaign_id: str) -> list[LeadFact]:
+    """The branch leads of the campaign's customers opened since the campaign was created
+    (whatever made them: a call nobody could take, a callback, never being reached), each at
+    the branch it is with now."""
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        return []
+    periods = (select(BranchLeadAssignment.lead_id, func.count().label("periods"))
+               .group_by(BranchLeadAssignment.lead_id).subquery())
+    rows = session.execute(
+        select(BranchLead, Branch.name, periods.c.periods)
+        .join(CampaignTarget, (CampaignTarget.customer_id == BranchLead.customer_id)
+              & (CampaignTarget.campaign_id == campaign_id))
+        .outerjoin(Branch, Branch.id == BranchLead.branch_id)
+        .outerjoin(periods, periods.c.lead_id == BranchLead.id)
+        .where(BranchLead.created_at >= campaign.created_at)
+        .order_by(BranchLead.id)).all()
+    return [LeadFact(
+        branch_id=lead.branch_id, branch_name=name or lead.branch_id,
+        claimed=lead.claimed_at is not None, contacted=lead.contacted_at is not None,
+        verified=lead.verified_at is not None,
+        outcome=str(lead.outcome) if lead.closed_at is not None and lead.outcome else None,
+        rerouted=(count or 1) > 1,
+    ) for lead, name, count in rows]

@@ -27,7 +27,8 @@ from core.vocabulary import (
 )
 from handoff import tickets
 from handoff.agents import add_agent
-from outbound import chat_callbacks
+from outbound import chat_callbacks, report_data
+from outbound.lead_funnel import leads_by_branch
 from persistence import audit, handoffs, store
 from persistence.branches import load_branch_sites
 from persistence.engine import session_scope
@@ -560,3 +561,29 @@ def test_branch_sites_with_bad_rows_are_refused_by_line(engine, tmp_path):
     sheet.write_text("branch_id,branch_name,address,lat\nJT,金堂县支行,,30.86\n", encoding="utf-8")
     with pytest.raises(ValueError, match="missing columns lon"), session_scope(engine) as session:
         load_branch_sites(session, sheet)
+
+
+def test_the_campaign_report_counts_the_leads_of_its_customers_at_their_branch(branch_staff):
+    engine = branch_staff
+    before = open_(engine, "C0005", "before-the-campaign", at(-1))  # 大邑: older than the campaign
+    for customer in ("C0001", "C0002", "C0007"):
+        campaign_target(engine, customer, ["no_answer", "no_answer"])
+    made = {m.customer_id: m for m in run(engine, lead_sources.leads_from_unreached_targets, at(2))}
+    assert set(made) == {"C0001", "C0002", "C0007"}
+    open_(engine, "C0003", "another-customer", at(2))  # not the campaign's
+    jt_am1 = who(engine, "jt_am1")
+    run(engine, leads.claim, made["C0001"].id, jt_am1, at(2.1))
+    run(engine, leads.record_step, made["C0001"].id, jt_am1, "contacted", "", at(2.2))
+    run(engine, leads.record_step, made["C0001"].id, jt_am1, "applied", "", at(2.3))
+    run(engine, leads.claim, made["C0007"].id, who(engine, "jt_am2"), at(2.1))
+    sweep(engine, at(4.05))  # 双流 (no account manager) never claimed C0002's lead: it moves on
+
+    facts = run(engine, report_data.lead_facts, "camp-1")
+    assert before.id and len(facts) == 3
+    counts = {b: c.counts for b, c in leads_by_branch(facts).items()}
+    assert (counts["JT"]["leads"], counts["JT"]["claimed"], counts["JT"]["contacted"],
+            counts["JT"]["applied"], counts["JT"]["open"]) == (2, 2, 1, 1, 1)
+    moved = run(engine, leads.get_lead, made["C0002"].id, at(4.05))
+    assert moved.branch_id != "SL" and counts[moved.branch_id]["rerouted"] >= 1
+    assert counts["all"]["leads"] == 3 and counts["all"]["open"] == 2
+    assert run(engine, report_data.lead_facts, "no-such-campaign") == []

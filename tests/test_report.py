@@ -18,6 +18,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from outbound.funnel import ALL, STAGES, AttemptFacts, funnel
+from outbound.lead_funnel import LeadFact, leads_by_branch
 from outbound.report import (
     CSV_FIELDS,
     CampaignSummary,
@@ -343,3 +344,30 @@ async def test_the_report_opens_offline_in_chromium(browser_setup, report_file):
     assert len(sizes) == 5
     assert all(width > 100 and height > 100 for width, height in sizes)
     assert "B converts better than A" in headline
+
+
+def _lead(branch: str, *, claimed=True, contacted=False, verified=False, outcome=None,
+          rerouted=False) -> LeadFact:
+    return LeadFact(branch, {"JT": "金堂县支行", "CD": "成都分行营业部"}[branch], claimed,
+                    contacted, verified, outcome, rerouted)
+
+
+def test_branch_leads_are_counted_per_branch_in_every_stage_they_reached():
+    leads = [_lead("JT", claimed=False), _lead("JT", contacted=True, verified=True, outcome="applied"),
+             _lead("JT", contacted=True, outcome="declined"), _lead("CD", outcome="unreachable"),
+             _lead("CD", rerouted=True, contacted=True)]
+    counts = {branch: c.counts for branch, c in leads_by_branch(leads).items()}
+    assert list(counts) == ["CD", "JT", "all"]
+    assert counts["JT"] == {"leads": 3, "claimed": 2, "contacted": 2, "verified": 1, "applied": 1,
+                            "declined": 1, "unreachable": 0, "open": 1, "rerouted": 0}
+    assert counts["CD"] == {"leads": 2, "claimed": 2, "contacted": 1, "verified": 0, "applied": 0,
+                            "declined": 0, "unreachable": 1, "open": 1, "rerouted": 1}
+    assert counts["all"] == {stage: counts["JT"][stage] + counts["CD"][stage] for stage in counts["JT"]}
+
+    table = Page(render_html(campaign(), simulated_campaign(20, timedelta(hours=2)), GENERATED,
+                             leads=leads)).table("leads")
+    assert table[0][:3] == ["网点 (branch)", "线索 (leads)", "已认领 (claimed)"]
+    assert [row[:2] for row in table[1:]] == [["成都分行营业部", "2"], ["金堂县支行", "3"],
+                                              ["全部 (all)", "5"]]
+    assert table[2][5] == "1"  # 金堂's one application
+    assert "暂无支行线索" in Page(render_html(campaign(), [], GENERATED)).all_text

@@ -36,7 +36,7 @@ from outbound import campaigns
 from outbound.funnel import funnel
 from outbound.lifecycle import CampaignCommand
 from outbound.report import render_html
-from outbound.report_data import attempt_facts
+from outbound.report_data import attempt_facts, lead_facts
 from outbound.web import campaign_exports, campaign_live
 from outbound.web.campaign_common import CAMPAIGN_API, actor_of, http_error, read, write
 from outbound.web.campaign_input import NewCampaign, new_campaign, settings_change
@@ -181,7 +181,8 @@ async def campaign_report(request: web.Request) -> web.Response:
 
     def work(session: Session, now: datetime) -> str:
         info = campaigns.get_campaign(session, campaign_id)
-        return render_html(report_summary(info), attempt_facts(session, campaign_id), now, zone)
+        return render_html(report_summary(info), attempt_facts(session, campaign_id), now, zone,
+                           leads=lead_facts(session, campaign_id))
 
     return web.Response(text=await read(request, work), content_type="text/html",
                         headers={"Cache-Control": "no-store"})
