@@ -25,7 +25,7 @@ class Assignment:
     """The branch a lead goes to, and why."""
 
     branch_id: str
-    distance_km: float
+    distance_km: float | None  # None: a branch chosen by hand whose distance is not known
     reason: str  # human-readable, for the lead's history and the branch's view
     fallback: bool = False  # no branch was eligible: suspended or already tried, taken anyway
 

@@ -837,14 +837,59 @@ def sweep_overdue(
     return moved
 
 
+MANUAL_REASON_MAX = 500
+
+
+def reroute(session: Session, lead_id: int, staff: Staff, why: str, now: datetime, *,
+            to_branch: str | None = None, deadlines: DeadlinePolicy = DEFAULT_DEADLINES,
+            scorecard_policy: ScorecardPolicy = DEFAULT_SCORECARD) -> Lead:
+    """Moves an open lead by hand (``RerouteReason.MANUAL``, with ``why``): to ``to_branch``,
+    or to the nearest branch taking leads it was never taken from. Head office may move any
+    lead; a branch manager the leads of their own branch (a customer who moved, say). 400 no
+    reason, 403 out of reach, 404 no lead or branch, 409 closed or already at that branch,
+    422 no other branch to take it."""
+    require_aware("now", now)
+    why = " ".join(why.split())
+    if not why:
+        raise LeadError(400, "a reroute needs its reason")
+    if len(why) > MANUAL_REASON_MAX:
+        raise LeadError(400, f"the reason is longer than {MANUAL_REASON_MAX} characters")
+    row = _get(session, lead_id)
+    if not allows(staff.role, Permission.MANAGE_BRANCH_LEADS) or not reaches(staff, row.branch_id):
+        raise LeadError(403, f"lead {lead_id} may be moved only by head office or its branch's manager")
+    if row.status not in OPEN:
+        raise LeadError(409, f"lead {lead_id} is {row.status}: only an open lead moves")
+    assignment = None
+    if to_branch is not None:
+        if session.get(Branch, to_branch) is None:
+            raise LeadError(404, f"no branch {to_branch!r}")
+        if to_branch == row.branch_id:
+            raise LeadError(409, f"lead {lead_id} is already with {to_branch}")
+        customer = session.get(Customer, row.customer_id)
+        assert customer is not None
+        km = branch_distances(session, customer).get(to_branch)
+        where = f" ({km:.1f} km)" if km is not None else ""
+        assignment = Assignment(to_branch, km, f"chosen by hand{where}")
+    suspended = suspended_branches(session, now, deadlines, scorecard_policy)
+    moved = _reroute(session, row, RerouteReason.MANUAL, now, f"moved by hand: {why}", now,
+                     suspended, _actor(staff), assignment=assignment)
+    if moved is None:
+        raise LeadError(422, f"no other branch can take lead {lead_id}")
+    return _view(session, _get(session, lead_id), now, deadlines)
+
+
 def _reroute(session: Session, row: BranchLead, missed: RerouteReason, due: datetime,
-             why: str, now: datetime, suspended: Mapping[str, str], actor: str) -> Reroute | None:
-    tried = set(session.execute(
-        select(BranchLeadAssignment.branch_id)
-        .where(BranchLeadAssignment.lead_id == row.id)).scalars())
-    customer = session.get(Customer, row.customer_id)
-    assert customer is not None
-    assignment = _route(session, customer, tried, suspended)
+             why: str, now: datetime, suspended: Mapping[str, str], actor: str, *,
+             assignment: Assignment | None = None) -> Reroute | None:
+    """Ends the lead's time at its branch and assigns it to ``assignment``'s branch, or to the
+    nearest branch taking leads it was never taken from."""
+    if assignment is None:
+        tried = set(session.execute(
+            select(BranchLeadAssignment.branch_id)
+            .where(BranchLeadAssignment.lead_id == row.id)).scalars())
+        customer = session.get(Customer, row.customer_id)
+        assert customer is not None
+        assignment = _route(session, customer, tried, suspended)
     if assignment is None:
         log.warning("branches.lead.unroutable lead_id=%s region has no branches", row.id)
         return None

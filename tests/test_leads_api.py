@@ -162,6 +162,8 @@ ENDPOINTS = (
              body=lambda ids: {"note": "下午再约"}),
     Endpoint("POST", "/api/leads/{id}/assign", (P.MANAGE_BRANCH_LEADS,),
              body=lambda ids: {"manager_id": ids[Role.BRANCH_MANAGER]}),
+    Endpoint("POST", "/api/leads/{id}/reroute", (P.MANAGE_BRANCH_LEADS,),
+             body=lambda ids: {"reason": "客户已搬到锦江区", "branch": "CD"}),
     Endpoint("GET", "/api/leads/{id}/contact", (P.VIEW_UNMASKED, P.WORK_LEADS)),
     Endpoint("GET", "/api/branches/JT/scorecard", (P.MANAGE_BRANCH_LEADS,)),
     Endpoint("GET", "/api/branches/JT/managers", (P.MANAGE_BRANCH_LEADS,)),
@@ -524,3 +526,34 @@ async def test_the_deadlines_and_scorecard_minimums_come_from_the_settings(
     assert claimed["verify_due"] == iso(T0 + HOUR + 3 * DAY)
     card = await get_json(client, "/api/branches/JT/scorecard", who["jt_mgr"])
     assert (card["min_claim_rate"], card["min_verify_rate"], card["min_judged"]) == (0.9, 0.8, 5)
+
+
+async def test_a_manager_moves_a_lead_by_hand_with_the_reason_recorded(client, branch_db, who):
+    lead = open_lead(branch_db, "C0001")  # 金堂县: JT
+    base = f"/api/leads/{lead.id}"
+    assert "reroute_to" not in await get_json(client, base, who["jt_am"])  # theirs, not to move
+    offered = (await get_json(client, base, who["jt_mgr"]))["reroute_to"]
+    assert {"id": "CD", "name": "成都分行营业部"} in offered and "JT" not in [b["id"] for b in offered]
+    for body, status, error in [({"reason": "  "}, 400, "reason"), ({}, 400, "reason"),
+                                ({"reason": "x", "branch": 7}, 400, "branch"),
+                                ({"reason": "客户搬家", "branch": "NOPE"}, 404, "no branch"),
+                                ({"reason": "客户搬家", "branch": "JT"}, 409, "already with JT")]:
+        before = lead_state(branch_db, lead.id)
+        answer = await post_json(client, f"{base}/reroute", who["jt_mgr"], body, status=status)
+        assert error in answer["error"] and lead_state(branch_db, lead.id) == before
+    await post_json(client, f"{base}/reroute", who["jt_am"], {"reason": "x"}, status=403)
+    await post_json(client, f"{base}/reroute", who["cd_mgr"], {"reason": "x"}, status=403)
+
+    moved = await post_json(client, f"{base}/reroute", who["jt_mgr"],
+                            {"reason": "客户已搬到锦江区", "branch": "CD"})
+    assert (moved["branch"]["id"], moved["status"]) == ("CD", "rerouted")
+    shown = await get_json(client, base, who["cd_mgr"])
+    rerouted = [e for e in shown["events"] if e["kind"] == "rerouted"][-1]
+    assert "moved by hand: 客户已搬到锦江区" in rerouted["reason"] and rerouted["missed"] == "manual"
+    assert rerouted["by"]["name"] == "jt_mgr"
+    assert [(p["branch"]["id"], p["end_reason"]) for p in shown["periods"]] == [
+        ("JT", "manual"), ("CD", None)]
+    await post_json(client, f"{base}/reroute", who["jt_mgr"], {"reason": "x"}, status=403)
+
+    onward = await post_json(client, f"{base}/reroute", who["root"], {"reason": "营业部人手不足"})
+    assert onward["branch"]["id"] not in ("JT", "CD")  # the next nearest it was never taken from

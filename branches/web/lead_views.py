@@ -91,6 +91,25 @@ def parse_manager(body: Mapping[str, Any]) -> int:
     return manager_id
 
 
+@dataclass(frozen=True)
+class RerouteRequest:
+    """``POST /api/leads/{id}/reroute``: why, and to which branch (None: the next nearest)."""
+
+    reason: str
+    branch: str | None
+
+
+def parse_reroute(body: Mapping[str, Any]) -> RerouteRequest:
+    """The reroute request, or ``ValueError``."""
+    reason = body.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError("reason must say why the lead moves")
+    branch = body.get("branch")
+    if branch is not None and (not isinstance(branch, str) or not branch.strip()):
+        raise ValueError(f"branch must be a branch id or null, got {branch!r}")
+    return RerouteRequest(reason, branch.strip() if branch else None)
+
+
 def actor_account(actor: str) -> int | None:
     """The account id in a lead event's actor (``<role>:<account id>``; None for the system's
     ``system:<job>``)."""

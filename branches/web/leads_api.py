@@ -45,6 +45,7 @@ from branches.web.lead_views import (
     lead_json,
     parse_manager,
     parse_note,
+    parse_reroute,
     parse_status,
     parse_step,
     period_json,
@@ -77,6 +78,7 @@ def add_lead_routes(app: web.Application, policies: LeadPolicies | None = None) 
     app.router.add_post(f"/api/leads/{LEAD_ID}/steps", record_step)
     app.router.add_post(f"/api/leads/{LEAD_ID}/notes", add_note)
     app.router.add_post(f"/api/leads/{LEAD_ID}/assign", assign_lead)
+    app.router.add_post(f"/api/leads/{LEAD_ID}/reroute", reroute_lead)
     app.router.add_get(f"/api/leads/{LEAD_ID}/contact", show_contact)
     app.router.add_get(f"/api/branches/{BRANCH_ID}/scorecard", branch_scorecard)
     app.router.add_get(f"/api/branches/{BRANCH_ID}/managers", branch_managers)
@@ -200,9 +202,13 @@ async def show_lead(request: web.Request) -> web.Response:
         events = leads.events_of(session, lead_id)
         periods = leads.periods_of(session, lead_id)
         names = _names(session, account_ids([lead], events, periods))
-        return {**lead_json(lead, names), "now": now.isoformat(),
-                "events": [event_json(event, names) for event in events],
-                "periods": [period_json(period, names) for period in periods]}
+        shown = {**lead_json(lead, names), "now": now.isoformat(),
+                 "events": [event_json(event, names) for event in events],
+                 "periods": [period_json(period, names) for period in periods]}
+        if allows(staff.role, Permission.MANAGE_BRANCH_LEADS):  # where it may be moved to
+            shown["reroute_to"] = [{"id": branch_id, "name": name} for branch_id, name
+                                   in _branch_names(session).items() if branch_id != lead.branch_id]
+        return shown
 
     return await _answer(read(request, work))
 
@@ -256,6 +262,22 @@ async def assign_lead(request: web.Request) -> web.Response:
     return await _answer(write(request, lambda session, now: _lead_answer(
         session, leads.assign_manager(session, lead_id, manager_id, staff, now,
                                       deadlines=deadlines))))
+
+
+async def reroute_lead(request: web.Request) -> web.Response:
+    """Moves an open lead by hand, with the reason, to a chosen branch or the next nearest:
+    head office any lead, a branch manager their branch's (``leads.reroute``)."""
+    staff = await _staff(request, Permission.MANAGE_BRANCH_LEADS)
+    lead_id = _lead_id(request)
+    try:
+        asked = parse_reroute(await json_body(request))
+    except ValueError as exc:
+        return json_error(400, str(exc))
+    policies = _policies(request)
+    return await _answer(write(request, lambda session, now: _lead_answer(
+        session, leads.reroute(session, lead_id, staff, asked.reason, now, to_branch=asked.branch,
+                               deadlines=policies.deadlines,
+                               scorecard_policy=policies.scorecard))))
 
 
 async def show_contact(request: web.Request) -> web.Response:

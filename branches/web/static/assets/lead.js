@@ -163,6 +163,45 @@ function show(lead) {
   }) : [el("li", "muted", "暂无备注")]));
 }
 
+// ------------------------------------------------------------------ moving the lead
+function showReroute(lead) {
+  const open = !["closed"].includes(lead.status) && Array.isArray(lead.reroute_to);
+  $("reroute-card").hidden = !open;
+  if (!open) return;
+  const select = $("reroute-branch");
+  const chosen = select.value;
+  select.replaceChildren(el("option", null, "就近支行（系统按距离选择）"),
+    ...lead.reroute_to.map((branch) => {
+      const option = el("option", null, branch.name);
+      option.value = branch.id;
+      return option;
+    }));
+  select.firstChild.value = "";
+  select.value = lead.reroute_to.some((branch) => branch.id === chosen) ? chosen : "";
+}
+
+async function reroute(event) {
+  event.preventDefault();
+  const reason = $("reroute-reason").value.trim();
+  if (!reason) {
+    showMessage($("reroute-error"), "请填写改派原因");
+    return;
+  }
+  const branch = $("reroute-branch").value || null;
+  const target = branch ? $("reroute-branch").selectedOptions[0].textContent : "就近支行";
+  if (!window.confirm(`确定将此线索改派至${target}吗？本支行将不再跟进。`)) return;
+  $("reroute-submit").disabled = true;
+  const result = await api("POST", `${path}/reroute`, { reason, branch });
+  $("reroute-submit").disabled = false;
+  if (!result.ok) {
+    showMessage($("reroute-error"), "未能改派：" + errorText(result));
+    return;
+  }
+  showMessage($("reroute-error"), "");
+  $("reroute-reason").value = "";
+  await load();
+}
+
 async function load() {
   const result = await api("GET", path);
   if (!result.ok) {
@@ -174,6 +213,7 @@ async function load() {
   showMessage($("load-error"), "");
   $("lead-body").hidden = false;
   show(result.data);
+  showReroute(result.data);
 }
 
 const me = await startLeads("/workspace/leads");
@@ -183,6 +223,7 @@ if (me) {
     button.addEventListener("click", () => step(button.dataset.step));
   }
   $("show-contact").addEventListener("click", showContact);
+  $("reroute-form").addEventListener("submit", reroute);
   $("note-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const note = $("note-text").value.trim();
