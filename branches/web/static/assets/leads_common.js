@@ -15,7 +15,9 @@ export const SOURCES = {
   bot_interested_not_connected: "有意向未接通人工", callback_task: "回电任务未处理",
   campaign_unreached: "外呼未触达", partner_intake: "合作方转介",
 };
-export const MISSED = { claim_overdue: "认领超时", verify_overdue: "核实超时" };
+export const MISSED = {
+  claim_overdue: "认领超时", verify_overdue: "核实超时", branch_suspended: "支行暂停派单", manual: "人工改派",
+};
 export const END_REASONS = {
   closed: "在本支行结案", claim_overdue: "认领超时被改派", verify_overdue: "核实超时被改派",
   branch_suspended: "支行暂停派单被改派", manual: "人工改派",
