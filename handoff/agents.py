@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.access import BRANCH_SCOPED, Permission, allows
+from core.staff_phones import valid_phone
 from core.vocabulary import Role
 from handoff.routing import AgentProfile
 from persistence.schema import Agent, AgentSession
@@ -205,7 +206,8 @@ def touch(session: Session, agent_id: int, now: datetime | None) -> None:
 
 def load_agents_csv(session: Session, path: Path, now: datetime) -> tuple[int, int]:
     """Creates or updates accounts from a CSV (username, display_name, role, branch_id,
-    products, languages, password; lists separated by ``|``). A password only sets the
+    products, languages, password, and optionally phone, the account's own phone for one-click
+    calls; lists separated by ``|``). A password only sets the
     password of a new account. Returns (created, updated)."""
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -219,14 +221,21 @@ def load_agents_csv(session: Session, path: Path, now: datetime) -> tuple[int, i
                 "products": [p for p in row["products"].split("|") if p.strip()],
                 "languages": [p for p in row["languages"].split("|") if p.strip()],
             }
+            phone = (row.get("phone") or "").strip()  # optional: the one-click calls ring it
+            phone = valid_phone(phone) if phone else None
         except (KeyError, AttributeError) as exc:
             raise AccountError(f"{path}:{line}: missing column {exc}") from exc
+        except ValueError as exc:
+            raise AccountError(f"{path}:{line}: {exc}") from exc
         existing = session.execute(select(Agent).where(Agent.username == username)).scalar_one_or_none()
         if existing is None:
             try:
-                add_agent(session, username=username, password=row.get("password") or "", now=now, **fields)
+                account_id = add_agent(session, username=username, password=row.get("password") or "",
+                                       now=now, **fields)
             except AccountError as exc:
                 raise AccountError(f"{path}:{line}: {exc}") from exc
+            if phone:
+                session.get(Agent, account_id).phone = phone
             created += 1
         else:
             if fields["role"] not in ROLES:
@@ -235,6 +244,8 @@ def load_agents_csv(session: Session, path: Path, now: datetime) -> tuple[int, i
                 raise AccountError(f"{path}:{line}: a {fields['role']} account needs its branch")
             for name, value in fields.items():
                 setattr(existing, name, value)
+            if phone:
+                existing.phone = phone
             updated += 1
     session.flush()
     return created, updated

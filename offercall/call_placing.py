@@ -64,7 +64,7 @@ class CallPlacing:
         async with self._stack_lock:
             if self.sip_stack is None:
                 self.sip_stack, self._own_stack = SipStack(SipConfig.from_environ()), True
-                await self.sip_stack.start()
+            await self.sip_stack.start()  # a stack given by the caller starts here too; then a no-op
         return self.sip_stack
 
     async def _call(self, campaign: campaigns.CampaignInfo, transport, job: campaigns.DialJob,

@@ -32,17 +32,20 @@ from typing import Any, Protocol
 from aiohttp import web
 from sqlalchemy.engine import Engine
 
+from branches.click_calls import ClickCallPolicy
 from branches.lead_sources import collect_leads
 from branches.leads import sweep_overdue
 from branches.policies import LeadPolicies, lead_policies
 from core.clock import utcnow
 from core.settings import Settings
 from offercall.call_placing import CallPlacing
+from offercall.click_calls import ClickCallPlacer
 from outbound import campaigns
 from outbound.chat_callbacks import adopt_chat_callbacks
 from outbound.dialer import Dialer, DialerStatus, default_dialer_id
 from outbound.simulated_network import load_personas
 from persistence.engine import open_database, session_scope
+from voice.transports.sip import SipConfig, SipStack
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class Worker:
     lead_policies: LeadPolicies = field(default_factory=LeadPolicies)
     """The deadlines and scorecard rules the branch leads are judged by."""
     _leads_at: float | None = None
+    click_calls: ClickCallPlacer | None = None
+    """Places the one-click calls account managers ask for on their leads (needs SIP)."""
     leads_opened: int = 0
     leads_rerouted: int = 0
 
@@ -98,6 +103,8 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), self.poll_s)
         finally:
             self._halt.set()
+            if self.click_calls is not None:
+                await self.click_calls.stop()
             await asyncio.gather(*(r.task for r in self._running.values()), return_exceptions=True)
 
     async def tick(self) -> None:
@@ -109,6 +116,7 @@ class Worker:
             log.info("worker.chat_callback", extra={"callback": item.callback_id, "campaign": item.campaign_id})
         self.adopted += len(adopted)
         await self._branch_leads(now)
+        await self._click_calls()
         self._reap()
         running = await self._db(campaigns.running_campaign_ids)
         loop_time = asyncio.get_running_loop().time()
@@ -140,6 +148,15 @@ class Worker:
         for reroute in rerouted:
             log.info("worker.lead_rerouted lead=%s from=%s to=%s why=%s", reroute.lead_id,
                      reroute.from_branch, reroute.to_branch, reroute.reason)
+
+    async def _click_calls(self) -> None:
+        """Takes the one-click calls there are lines for; a failure is logged, dialling goes on."""
+        if self.click_calls is None:
+            return
+        try:
+            await self.click_calls.tick()
+        except Exception:
+            log.exception("worker.click_calls_failed")
 
     async def _start(self, campaign_id: str) -> None:
         try:
@@ -197,14 +214,23 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
     policies = lead_policies(settings)
     engine = open_database(settings)
     personas = load_personas(settings.personas_path)
+    # One SIP stack per process (PJSIP's rule), started on first use: the campaigns' calls and
+    # the one-click calls share it.
+    sip = SipStack(SipConfig.from_environ())
     try:
         # The web server sweeps the handoff queue's time limits; the worker only joins it.
-        async with CallPlacing(settings, engine, personas=personas, sweep=False) as placing:
-            worker = Worker(engine, placing, lead_policies=policies)
+        async with CallPlacing(settings, engine, personas=personas, sweep=False,
+                               sip_stack=sip) as placing:
+            worker_id = default_dialer_id()
+            click_calls = ClickCallPlacer(engine, sip, settings.recordings_dir, worker_id=worker_id,
+                                          policy=ClickCallPolicy.in_zone(settings.timezone))
+            worker = Worker(engine, placing, lead_policies=policies, worker_id=worker_id,
+                            click_calls=click_calls)
             runner = await _health_site(worker, settings)
             try:
                 await worker.run(stop)
             finally:
                 await runner.cleanup()
     finally:
+        await sip.stop()
         engine.dispose()

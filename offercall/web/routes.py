@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from branches.click_calls import ClickCallPolicy
 from branches.policies import lead_policies
+from branches.web.click_call_api import add_click_call_routes
 from branches.web.leads_api import add_lead_routes
+from branches.web.map_api import add_map_routes
 from branches.web.pages import add_lead_pages
 from chat.routes import add_chat_routes
 from handoff.api import add_console_routes
@@ -34,4 +37,6 @@ def setup_routes(app: web.Application) -> None:
     add_campaign_routes(app)
     add_workspace_pages(app)
     add_lead_routes(app, lead_policies(app[SETTINGS]))
+    add_map_routes(app)
+    add_click_call_routes(app, ClickCallPolicy.in_zone(app[SETTINGS].timezone))
     add_lead_pages(app)

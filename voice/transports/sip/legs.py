@@ -154,6 +154,8 @@ class Leg(pj.Call):
         self.audio: pj.AudioMedia | None = None
         self.partner: Leg | None = None
         """The leg this one is bridged to (audio flows between them, not to the bot)."""
+        self.tapped = False
+        """Bridged with a tap: the far end's audio also reaches this leg's port (a recording)."""
         self.state = "null"
         self.last_code = 0
         self.stream_stats: dict[str, int] = {}
@@ -166,18 +168,20 @@ class Leg(pj.Call):
         self.state = _STATES.get(info.state, "null")
         self.last_code = info.lastStatusCode
         listener = self.listener
-        if self.state == DISCONNECTED:
-            if not self.stream_stats:
-                self.collect_stats()
-            partner, self.partner = self.partner, None
-            if partner is not None and partner.state != DISCONNECTED:
-                partner.partner = None
-                partner.hang_up(200)
+        if self.state != DISCONNECTED:
             if listener is not None:
-                listener.on_final_stats({**self.port.stats(), **self.stream_stats})
-            self.stack.retire(self)
-        if listener is not None:
+                listener.on_state(self.state, info.lastStatusCode, info.lastReason)
+            return
+        if not self.stream_stats:
+            self.collect_stats()
+        if listener is not None:  # heard before the partner's end: who hung up first comes first
+            listener.on_final_stats({**self.port.stats(), **self.stream_stats})
             listener.on_state(self.state, info.lastStatusCode, info.lastReason)
+        partner, self.partner = self.partner, None
+        if partner is not None and partner.state != DISCONNECTED:
+            partner.partner = None
+            partner.hang_up(200)
+        self.stack.retire(self)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         info = self.getInfo()
@@ -203,19 +207,27 @@ class Leg(pj.Call):
         if partner is not None and partner.audio is not None:
             self.audio.startTransmit(partner.audio)
             partner.audio.startTransmit(self.audio)
+            for leg in (self, partner):
+                if leg.tapped and leg.audio is not None:
+                    leg.audio.startTransmit(leg.port)
         else:
             self.audio.startTransmit(self.port)
             self.port.startTransmit(self.audio)
 
-    def bridge(self, other: Leg) -> None:
-        """Joins this leg's audio to ``other``'s and takes both ports out of the path."""
+    def bridge(self, other: Leg, *, tap: bool = False) -> None:
+        """Joins this leg's audio to ``other``'s and takes both ports out of the path. With
+        ``tap``, each far end's audio still reaches its leg's port and listener (one way: to
+        record the call), and the listeners still hear of the legs' states."""
         self.partner, other.partner = other, self
         for leg in (self, other):
+            leg.tapped = tap
             if leg.audio is not None:
-                leg.audio.stopTransmit(leg.port)
                 leg.port.stopTransmit(leg.audio)
-            leg.port.listener = None
-            leg.listener = None
+                if not tap:
+                    leg.audio.stopTransmit(leg.port)
+            if not tap:
+                leg.port.listener = None
+                leg.listener = None
         self._route()
 
     def hang_up(self, code: int = 200) -> None:
@@ -249,3 +261,4 @@ class Leg(pj.Call):
         self.listener = None
         self.port.listener = None
         self.partner = None
+        self.tapped = False
