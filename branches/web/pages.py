@@ -4,7 +4,11 @@ served only to a logged-in role that works leads::
     GET /workspace/leads                 the leads with their deadlines; for a branch manager
                                          also the scorecard and who each lead is given to
     GET /workspace/leads/{id}            a lead: customer, offer, history, steps, notes
+    GET /workspace/map                   the marketing map (营销地图): the branch's leads and
+                                         customers on its counties, drawn offline
     GET /workspace/leads-assets/...      the pages' CSS and JS modules (public: no data)
+    GET /workspace/map-assets/...        the map's county boundaries and vendored ECharts
+                                         (public: no data; a tree of their own, with licences)
 
 As ``outbound.web.pages`` (whose login page, stylesheet and ``common.js`` these share): the
 check is made on the server before a page is sent. Without a valid session the answer is a
@@ -29,6 +33,8 @@ STATIC = Path(__file__).parent / "static"
 PAGES = STATIC / "pages"
 ASSETS = STATIC / "assets"
 ASSETS_URL = "/workspace/leads-assets"
+MAP_ASSETS = STATIC / "map"
+MAP_ASSETS_URL = "/workspace/map-assets"
 GATE = Permission.WORK_LEADS
 """What every branch page needs: branch managers, account managers and administrators."""
 
@@ -79,4 +85,6 @@ def add_lead_pages(app: web.Application) -> None:
     """Registers the branch pages and their static assets on ``app``."""
     app.router.add_get("/workspace/leads", _page("leads.html"))
     app.router.add_get(f"/workspace/leads/{LEAD_ID}", _page("lead.html"))
+    app.router.add_get("/workspace/map", _page("map.html"))
     app.router.add_static(ASSETS_URL, ASSETS)
+    app.router.add_static(MAP_ASSETS_URL, MAP_ASSETS)
