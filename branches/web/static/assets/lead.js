@@ -163,6 +163,53 @@ function show(lead) {
   }) : [el("li", "muted", "暂无备注")]));
 }
 
+// ------------------------------------------------------------------ one-click calls (一键外呼)
+const CALL_STATES = {
+  requested: "正在发起…", ringing_manager: "正在呼叫您的手机，请接听", ringing_customer: "已接通您，正在呼叫客户",
+  bridged: "通话中（录音）", ended: "通话已结束", failed: "未能接通",
+};
+const CALL_FAILURES = {
+  manager_no_answer: "您的手机无人接听", manager_busy: "您的手机占线", manager_hung_up: "您已挂断",
+  customer_no_answer: "客户无人接听", customer_busy: "客户占线", customer_failed: "客户号码无法接通",
+  manager_failed: "您的号码无法接通", no_line: "外呼线路不可用", not_placed: "外呼线路繁忙，未能发起",
+  interrupted: "通话中断", do_not_contact: "客户已要求不再联系", outside_window: "不在外呼时段",
+};
+
+function callText(call) {
+  let text = CALL_STATES[call.status] || call.status;
+  if (call.status === "ended" && call.duration_s !== null) text += `，通话 ${Math.round(call.duration_s)} 秒`;
+  if (call.failure) text += `：${CALL_FAILURES[call.failure] || call.failure}`;
+  return text;
+}
+
+async function followCall(callId) {
+  for (;;) {
+    const result = await api("GET", `/api/click-calls/${callId}`);
+    if (!result.ok) {
+      $("click-call-state").textContent = errorText(result, "无法读取通话状态");
+      break;
+    }
+    $("click-call-state").textContent = callText(result.data);
+    if (!result.data.live) break;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+  }
+  $("click-call").disabled = false;
+  await load();
+}
+
+async function clickCall() {
+  $("click-call").disabled = true;
+  $("click-call-state").textContent = "";
+  const result = await api("POST", `${path}/call`);
+  if (!result.ok) {
+    $("click-call").disabled = false;
+    $("click-call-state").textContent = "未能发起外呼：" + errorText(result);
+    return;
+  }
+  $("click-call-state").textContent = callText(result.data);
+  await followCall(result.data.id);
+}
+
 // ------------------------------------------------------------------ moving the lead
 function showReroute(lead) {
   const open = !["closed"].includes(lead.status) && Array.isArray(lead.reroute_to);
@@ -200,6 +247,10 @@ async function reroute(event) {
   showMessage($("reroute-error"), "");
   $("reroute-reason").value = "";
   await load();
+  if ($("lead-body").hidden) {  // no longer within this manager's reach
+    const to = result.data.branch ? result.data.branch.name || result.data.branch.id : "其他支行";
+    showMessage($("load-error"), `线索已改派至${to}，本支行不再跟进。`);
+  }
 }
 
 async function load() {
@@ -214,6 +265,7 @@ async function load() {
   $("lead-body").hidden = false;
   show(result.data);
   showReroute(result.data);
+  $("click-call-row").hidden = !WORKING.includes(result.data.status);
 }
 
 const me = await startLeads("/workspace/leads");
@@ -224,6 +276,7 @@ if (me) {
   }
   $("show-contact").addEventListener("click", showContact);
   $("reroute-form").addEventListener("submit", reroute);
+  $("click-call").addEventListener("click", clickCall);
   $("note-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const note = $("note-text").value.trim();
