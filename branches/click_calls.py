@@ -41,6 +41,7 @@ from branches import leads
 from branches.leads import WORKING, LeadError, LeadEventKind
 from core.access import Permission, Staff, allows
 from core.masking import mask_phone
+from core.settings import Settings
 from core.staff_phones import valid_phone
 from core.vocabulary import LeadOutcome, LeadStatus, Role, StrEnum
 from outbound.compliance import CallingWindow, in_window, next_window_start
@@ -107,6 +108,14 @@ class ClickCallPolicy:
     def in_zone(cls, timezone: str) -> ClickCallPolicy:
         """The default hours in the bank's time zone (``Settings.timezone``)."""
         return cls(window=CallingWindow(timezone=timezone))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClickCallPolicy:
+        """The deployment's hours (``OFFERCALL_CLICK_CALL_HOURS``) and non-calling days
+        (``OFFERCALL_HOLIDAYS``) in its time zone."""
+        start, end = settings.click_call_hours
+        return cls(window=CallingWindow(start=start, end=end, timezone=settings.timezone,
+                                        holidays=settings.holidays))
 
 
 @dataclass(frozen=True)
@@ -350,9 +359,22 @@ def _contacted(session: Session, call_id: int, now: datetime) -> None:
                  row.lead_id, exc)
 
 
+FAILURE_TEXT = {
+    "manager_no_answer": "客户经理手机无人接听", "manager_busy": "客户经理手机占线",
+    "manager_hung_up": "客户经理已挂断", "manager_failed": "客户经理号码无法接通",
+    "customer_no_answer": "客户无人接听", "customer_busy": "客户占线",
+    "customer_failed": "客户号码无法接通", "no_line": "外呼线路不可用",
+    "not_placed": "外呼线路繁忙，未能发起", "interrupted": "通话中断",
+    Refusal.DO_NOT_CONTACT: "客户已要求不再联系", Refusal.OUTSIDE_WINDOW: "不在外呼时段",
+    Refusal.NO_PHONE: "客户经理未登记本人电话",
+}
+"""Why a call never connected the two, as the lead's history says it (in Chinese)."""
+HUNG_UP_TEXT = {"customer": "客户先挂断", "manager": "客户经理先挂断", "system": "系统结束通话"}
+
+
 def _duration(ms: int) -> str:
     minutes, seconds = divmod(round(ms / 1000), 60)
-    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return f"{minutes} 分 {seconds} 秒" if minutes else f"{seconds} 秒"
 
 
 def finish(session: Session, call_id: int, now: datetime, *, worker: str | None,
@@ -379,11 +401,11 @@ def finish(session: Session, call_id: int, now: datetime, *, worker: str | None,
     account = session.get(Agent, row.manager_id)
     lead = session.get(BranchLead, row.lead_id)
     if talked:
-        summary = f"one-click call: connected, talked {_duration(duration_ms or 0)}"
+        summary = f"一键外呼：已接通，通话 {_duration(duration_ms or 0)}"
         if ended_by:
-            summary += f", the {ended_by} hung up"
+            summary += f"，{HUNG_UP_TEXT.get(ended_by, ended_by + ' 挂断')}"
     else:
-        summary = f"one-click call: not connected ({failure})"
+        summary = f"一键外呼：未接通（{FAILURE_TEXT.get(failure or '', failure)}）"
     actor = f"{account.role if account else 'staff'}:{row.manager_id}"
     session.add(BranchLeadEvent(
         lead_id=row.lead_id, at=now, actor=actor,

@@ -31,13 +31,12 @@ def require_aware(field: str, value: datetime) -> None:
 
 
 def describe_span(span: timedelta) -> str:
-    """``2 days``, ``36 hours``, ``1 minute``: the largest whole unit that says it exactly."""
-    units = (("day", _DAY), ("hour", timedelta(hours=1)), ("minute", timedelta(minutes=1)))
+    """``2 天``, ``36 小时``, ``1 分钟``: the largest whole unit that says it exactly."""
+    units = (("天", _DAY), ("小时", timedelta(hours=1)), ("分钟", timedelta(minutes=1)))
     for unit, size in units:
         if span % size == timedelta(0):
-            count = span // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{span.total_seconds():g} seconds"
+            return f"{span // size} {unit}"
+    return f"{span.total_seconds():g} 秒"
 
 
 def describe_time(moment: datetime) -> str:
@@ -127,7 +126,7 @@ class Overdue:
 
     missed: RerouteReason  # CLAIM_OVERDUE or VERIFY_OVERDUE
     due: datetime
-    reason: str  # human-readable, for the lead's history and the branch's view
+    reason: str  # in Chinese, for the lead's history and the branch's view
 
 
 def claim_due(times: LeadTimes, policy: DeadlinePolicy) -> datetime:
@@ -151,16 +150,16 @@ def overdue(times: LeadTimes, policy: DeadlinePolicy, now: datetime) -> Overdue 
         if now > due:
             return Overdue(
                 RerouteReason.CLAIM_OVERDUE, due,
-                f"not claimed within {describe_span(policy.claim_within)} of assignment "
-                f"(due {describe_time(due)})",
+                f"分派后 {describe_span(policy.claim_within)}内未认领"
+                f"（时限 {describe_time(due)}）",
             )
         return None
     due = known.claimed_at + policy.verify_within
     if now > due:
         return Overdue(
             RerouteReason.VERIFY_OVERDUE, due,
-            f"not verified within {describe_span(policy.verify_within)} of the claim "
-            f"(due {describe_time(due)})",
+            f"认领后 {describe_span(policy.verify_within)}内未完成核实"
+            f"（时限 {describe_time(due)}）",
         )
     return None
 

@@ -4,7 +4,8 @@ A lead goes to the nearest branch that is taking leads: not suspended by its sco
 not one the lead was already taken away from. A lead is never dropped: when every such
 branch is suspended it goes to the nearest of them anyway, and when the lead has already
 been through every branch, to the nearest overall. Within the branch it goes to the account
-manager with the fewest open leads. Every choice says why, for the lead's history.
+manager with the fewest open leads. Every choice says why, in Chinese as the branch staff
+read it in the lead's history (distances and times as the numbers are, not localised).
 """
 
 from __future__ import annotations
@@ -26,16 +27,16 @@ class Assignment:
 
     branch_id: str
     distance_km: float | None  # None: a branch chosen by hand whose distance is not known
-    reason: str  # human-readable, for the lead's history and the branch's view
+    reason: str  # in Chinese, for the lead's history and the branch's view
     fallback: bool = False  # no branch was eligible: suspended or already tried, taken anyway
 
 
 def _km(km: float) -> str:
-    return f"{km:.1f} km"
+    return f"{km:.1f} 公里"
 
 
 def _ids(ids: Collection[object]) -> str:
-    return ", ".join(str(i) for i in ids)
+    return "、".join(str(i) for i in ids)
 
 
 def choose_branch(
@@ -64,32 +65,32 @@ def choose_branch(
     passed: list[str] = []
     for branch_id, km in ordered:
         if branch_id in exclude:
-            passed.append(f"{branch_id} ({_km(km)}): the lead was already taken from it")
+            passed.append(f"{branch_id}（{_km(km)}）此前已从该支行改派")
         elif (why := suspensions.get(branch_id)) is not None:
-            passed.append(f"{branch_id} ({_km(km)}): suspended: {why}")
+            passed.append(f"{branch_id}（{_km(km)}）暂停派单：{why}")
         else:
             if not passed:
-                return Assignment(branch_id, km, f"nearest branch ({_km(km)})")
+                return Assignment(branch_id, km, f"距离最近的支行（{_km(km)}）")
             return Assignment(
                 branch_id, km,
-                f"nearest branch taking leads ({_km(km)}); passed over {'; '.join(passed)}",
+                f"距离最近且正常接单的支行（{_km(km)}）；跳过：{'；'.join(passed)}",
             )
     open_to_it = [(branch_id, km) for branch_id, km in ordered if branch_id not in exclude]
     if open_to_it:
         branch_id, km = open_to_it[0]
         tried = [b for b, _ in ordered if b in exclude]
         reason = (
-            f"all branches below threshold: nearest ({_km(km)}), though suspended: "
-            f"{suspensions[branch_id]}"
+            f"各支行均暂停派单，仍派给距离最近的支行（{_km(km)}），"
+            f"其暂停原因：{suspensions[branch_id]}"
         )
         if tried:
-            reason += f"; the lead was already taken from {_ids(tried)}"
+            reason += f"；此前已从 {_ids(tried)} 改派"
         return Assignment(branch_id, km, reason, fallback=True)
     branch_id, km = ordered[0]
     return Assignment(
         branch_id, km,
-        f"the lead was already taken from every branch ({_ids(b for b, _ in ordered)}): "
-        f"nearest overall ({_km(km)})",
+        f"此前已从全部支行（{_ids([b for b, _ in ordered])}）改派，"
+        f"仍派给距离最近的支行（{_km(km)}）",
         fallback=True,
     )
 
@@ -133,16 +134,16 @@ def choose_manager(
 
     ordered = sorted(open_load, key=key)
     best = ordered[0]
-    reason = f"fewest open leads ({open_load[best]})"
+    reason = f"在办线索最少（{open_load[best]} 条）"
     same_load = [m for m in ordered[1:] if open_load[m] == open_load[best]]
     if same_load:
         at = last(best)
-        reason += f", as have {_ids(sorted(same_load))}; "
+        reason += f"，与 {_ids(sorted(same_load))} 并列；"
         reason += (
-            "never assigned a lead" if at is None
-            else f"longest since the last lead ({describe_time(at)})"
+            "从未分派过线索" if at is None
+            else f"距上次分派线索最久（{describe_time(at)}）"
         )
         same_wait = [m for m in same_load if last(m) == at]
         if same_wait:
-            reason += f"; tied with {_ids(sorted(same_wait))} on that too: smallest id"
+            reason += f"；此项仍与 {_ids(sorted(same_wait))} 并列：取编号最小者"
     return ManagerAssignment(best, reason)

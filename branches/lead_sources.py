@@ -72,6 +72,12 @@ UNREACHED_OUTCOMES = frozenset({
     DialOutcome.VOICEMAIL, DialOutcome.INVALID_NUMBER,
 })
 """How a dial ends when it never reached the customer, for a reason a branch can get round."""
+DIAL_OUTCOME_TEXT = {
+    DialOutcome.NO_ANSWER: "未接听", DialOutcome.BUSY: "占线", DialOutcome.DECLINED: "拒接",
+    DialOutcome.UNREACHABLE: "无法接通", DialOutcome.VOICEMAIL: "转语音信箱",
+    DialOutcome.INVALID_NUMBER: "空号",
+}
+"""The unreached outcomes as the lead's history says them (in Chinese)."""
 TO_BRANCH = "to_branch"
 """A chat callback's status once a branch lead took it over."""
 AGENT_REACHED = frozenset({TicketStatus.CLAIMED, TicketStatus.CONNECTED, TicketStatus.CLOSED})
@@ -98,7 +104,8 @@ def _not_led(sources: tuple[LeadSource, ...] | LeadSource, ref: Any) -> Any:
 
 # ------------------------------------------------------------------- tickets
 def _ticket_source(session: Session, row: Handoff, now: datetime) -> tuple[LeadSource | None, str]:
-    """The lead source a ticket qualifies for now, or None and why not."""
+    """The lead source a ticket qualifies for now and why, in Chinese for the lead's history;
+    or None and why not, for the refusal."""
     if row.customer_id is None:
         return None, "it has no known customer"
     if row.kind == "callback":
@@ -106,7 +113,7 @@ def _ticket_source(session: Session, row: Handoff, now: datetime) -> tuple[LeadS
             return None, f"the callback task is {row.status}"
         if row.tier != "pool" or row.claim_deadline is None or row.claim_deadline > now:
             return None, "the agents' pool still has time to work the callback task"
-        return LeadSource.CALLBACK_TASK, "callback task the agents' pool did not work"
+        return LeadSource.CALLBACK_TASK, "回电任务超时未被坐席处理"
     if row.status != TicketStatus.ABANDONED:
         return None, f"the live handoff is {row.status}, not abandoned"
     later = session.execute(
@@ -114,7 +121,7 @@ def _ticket_source(session: Session, row: Handoff, now: datetime) -> tuple[LeadS
                                  Handoff.status.in_(AGENT_REACHED)).limit(1)).scalar()
     if later is not None:
         return None, f"the customer reached an agent on ticket {later}"
-    return LeadSource.BOT_INTERESTED_NOT_CONNECTED, "interested, but no agent connected"
+    return LeadSource.BOT_INTERESTED_NOT_CONNECTED, "客户有意向，但未接通人工坐席"
 
 
 def lead_from_ticket(
@@ -138,7 +145,7 @@ def lead_from_ticket(
         raise LeadError(409, f"ticket {ticket_id} is no branch lead: {why}")
     lead = open_lead(session, row.customer_id, source, ref, now, deadlines=deadlines,
                      scorecard_policy=scorecard_policy, suspended=suspended,
-                     note=f"{why} (ticket {ticket_id}, {row.channel}, {row.reason})")
+                     note=f"{why}（工单 {ticket_id}，{row.channel}，{row.reason}）")
     if row.kind == "callback":
         _leave_queue(session, row, lead, now)
     return lead
@@ -155,7 +162,7 @@ def _leave_queue(session: Session, row: Handoff, lead: Lead, now: datetime) -> N
     if taken == 1:  # else an agent claimed it this instant: both may call, nobody is lost
         row = session.get(Handoff, row.id, populate_existing=True)
         log_event(session, row, before, SYSTEM,
-                  f"handed to branch {lead.branch_id} as lead {lead.id}", now)
+                  f"已转交支行 {lead.branch_id}（线索 {lead.id}）", now)
 
 
 def leads_from_tickets(
@@ -230,10 +237,11 @@ def lead_from_unreached_target(
     why_not = _unreached_why_not(session, target, now)
     if why_not is not None:
         raise LeadError(409, f"campaign target {target_id} is no branch lead: {why_not}")
+    last = DIAL_OUTCOME_TEXT.get(target.last_outcome, target.last_outcome)
     return open_lead(session, target.customer_id, LeadSource.CAMPAIGN_UNREACHED, ref, now,
                      deadlines=deadlines, scorecard_policy=scorecard_policy, suspended=suspended,
-                     note=f"campaign {target.campaign_id}: {target.attempts} attempt(s), the "
-                          f"last {target.last_outcome}")
+                     note=f"外呼活动 {target.campaign_id}：共拨打 {target.attempts} 次，"
+                          f"最后一次{last}")
 
 
 def leads_from_unreached_targets(
@@ -306,7 +314,7 @@ def lead_from_chat_callback(
         raise LeadError(409, f"callback {callback_id} is no branch lead: {why_not}")
     lead = open_lead(session, callback.customer_id, LeadSource.CALLBACK_TASK, ref, now,
                      deadlines=deadlines, scorecard_policy=scorecard_policy, suspended=suspended,
-                     note=f"asked in chat to be called back at {callback.due_at.isoformat()}")
+                     note=f"客户在线上聊天中预约回电，时间 {callback.due_at.isoformat()}")
     callback.status = TO_BRANCH
     session.flush()
     return lead

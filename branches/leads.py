@@ -133,6 +133,18 @@ _STEP_KIND = {LeadOutcome.CONTACTED: LeadEventKind.CONTACTED,
               LeadOutcome.VISITED: LeadEventKind.VISITED,
               LeadOutcome.VERIFIED: LeadEventKind.VERIFIED}
 
+# The history's reasons are in Chinese, as the branch staff read them on the lead's page.
+OUTCOME_TEXT = {
+    LeadOutcome.CONTACTED: "已联系客户", LeadOutcome.VISITED: "已上门",
+    LeadOutcome.VERIFIED: "完成核实", LeadOutcome.APPLIED: "客户已申请",
+    LeadOutcome.DECLINED: "客户拒绝", LeadOutcome.UNREACHABLE: "联系不上客户",
+}
+SOURCE_TEXT = {
+    LeadSource.BOT_INTERESTED_NOT_CONNECTED: "有意向未接通人工",
+    LeadSource.CALLBACK_TASK: "回电任务未处理", LeadSource.CAMPAIGN_UNREACHED: "外呼未触达",
+    LeadSource.PARTNER_INTAKE: "合作方转介",
+}
+
 
 # --------------------------------------------------------------------- views
 @dataclass(frozen=True)
@@ -613,8 +625,8 @@ def open_lead(
                            ["source", "source_ref"]):
             return _view(session, _lead_of_source(session, [source], source_ref), now, deadlines)
         _event(session, joined.id, now, actor, LeadEventKind.NOTE,
-               f"the customer's open lead also stands for {source} {source_ref}"
-               + (f": {note}" if note else ""), source=source, source_ref=source_ref)
+               f"客户已有在办线索，新来源并入：{SOURCE_TEXT[source]}（{source_ref}）"
+               + (f"：{note}" if note else ""), source=source, source_ref=source_ref)
         session.flush()
         log.info("branches.lead.joined lead_id=%s source=%s", joined.id, source)
         return _view(session, joined, now, deadlines)
@@ -677,7 +689,7 @@ def claim(session: Session, lead_id: int, staff: Staff, now: datetime, *,
     period = _current_period(session, lead_id)
     period.claimed_at, period.manager_id = now, manager_id
     _event(session, lead_id, now, _actor(staff), LeadEventKind.CLAIMED,
-           f"claimed at branch {changed.branch_id}", manager_id=manager_id,
+           f"支行 {changed.branch_id} 认领", manager_id=manager_id,
            to_branch=changed.branch_id)
     session.flush()
     log.info("branches.lead.claimed lead_id=%s branch=%s", lead_id, changed.branch_id)
@@ -732,7 +744,8 @@ def record_step(session: Session, lead_id: int, staff: Staff, outcome: LeadOutco
     if outcome in FINAL_LEAD_OUTCOMES:
         period.ended_at, period.end_reason = now, CLOSED_HERE
     _event(session, lead_id, now, _actor(staff), kind,
-           f"{outcome} at branch {changed.branch_id}" + (f": {note[:200]}" if note else ""),
+           f"{OUTCOME_TEXT[outcome]}（支行 {changed.branch_id}）"
+           + (f"：{note[:200]}" if note else ""),
            manager_id=changed.manager_id, to_branch=changed.branch_id, outcome=outcome,
            **({"note": note[:2000]} if note else {}))
     session.flush()
@@ -789,7 +802,7 @@ def assign_manager(session: Session, lead_id: int, manager_id: int, by_staff: St
         raise LeadError(409, f"lead {lead_id} was just changed or moved to another branch")
     _current_period(session, lead_id).manager_id = manager_id
     _event(session, lead_id, now, _actor(by_staff), LeadEventKind.MANAGER,
-           f"given to {account.display_name} by the branch manager", manager_id=manager_id,
+           f"支行经理交给 {account.display_name}", manager_id=manager_id,
            to_branch=row.branch_id, previous_manager_id=row.manager_id)
     session.flush()
     return _view(session, changed, now, deadlines)
@@ -868,10 +881,10 @@ def reroute(session: Session, lead_id: int, staff: Staff, why: str, now: datetim
         customer = session.get(Customer, row.customer_id)
         assert customer is not None
         km = branch_distances(session, customer).get(to_branch)
-        where = f" ({km:.1f} km)" if km is not None else ""
-        assignment = Assignment(to_branch, km, f"chosen by hand{where}")
+        where = f"（{km:.1f} 公里）" if km is not None else ""
+        assignment = Assignment(to_branch, km, f"人工指定{where}")
     suspended = suspended_branches(session, now, deadlines, scorecard_policy)
-    moved = _reroute(session, row, RerouteReason.MANUAL, now, f"moved by hand: {why}", now,
+    moved = _reroute(session, row, RerouteReason.MANUAL, now, f"人工改派：{why}", now,
                      suspended, _actor(staff), assignment=assignment)
     if moved is None:
         raise LeadError(422, f"no other branch can take lead {lead_id}")
@@ -909,7 +922,7 @@ def _reroute(session: Session, row: BranchLead, missed: RerouteReason, due: date
         reason=assignment.reason, fallback=assignment.fallback, manager_id=manager_id,
         assigned_at=now,
     ))
-    reason = f"{why}; to {assignment.branch_id}: {assignment.reason}"
+    reason = f"{why}；改派至 {assignment.branch_id}：{assignment.reason}"
     _event(session, row.id, now, actor, LeadEventKind.REROUTED, reason, from_branch=before,
            to_branch=assignment.branch_id, missed=missed, due=due.isoformat(),
            distance_km=assignment.distance_km, fallback=assignment.fallback)

@@ -155,24 +155,24 @@ def _percent(rate: float) -> str:
 
 
 def suspended(card: Scorecard, policy: ScorecardPolicy) -> str | None:
-    """Why the branch gets no new leads now, or None when it may.
+    """Why the branch gets no new leads now (in Chinese, for the branch's pages and the leads'
+    history), or None when it may.
 
     A rate below its minimum suspends the branch, unless fewer than ``min_judged`` leads
     are judged for it; a rate exactly at the minimum is good enough.
     """
     reasons = []
     for name, on_time, judged, minimum in (
-        ("claim", card.claims_on_time, card.claims_judged, policy.min_claim_rate),
-        ("verification", card.verifications_on_time, card.verifications_judged,
+        ("认领", card.claims_on_time, card.claims_judged, policy.min_claim_rate),
+        ("核实", card.verifications_on_time, card.verifications_judged,
          policy.min_verify_rate),
     ):
         if judged >= policy.min_judged and on_time / judged < minimum:
             reasons.append(
-                f"on-time {name} rate {_percent(on_time / judged)} ({on_time} of {judged} "
-                f"judged leads in the last {card.window_days} days) is below the "
-                f"{_percent(minimum)} minimum"
+                f"按时{name}率 {_percent(on_time / judged)}（近 {card.window_days} 天考核 "
+                f"{judged} 条，按时 {on_time} 条），低于最低要求 {_percent(minimum)}"
             )
-    return "; ".join(reasons) or None
+    return "；".join(reasons) or None
 
 
 def suspensions(cards: Iterable[Scorecard], policy: ScorecardPolicy) -> dict[str, str]:

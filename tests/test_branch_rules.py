@@ -186,26 +186,26 @@ def test_overdue(times, now, missed, due):
 
 def test_overdue_says_which_deadline_and_when_it_was_due():
     assert overdue(lead(), DEADLINES, at(3)) == Overdue(
-        CLAIM, at(2), "not claimed within 2 days of assignment (due 2026-12-05 10:00 UTC)")
+        CLAIM, at(2), "分派后 2 天内未认领（时限 2026-12-05 10:00 UTC）")
     assert overdue(lead(claimed=0.5), DEADLINES, at(3)) == Overdue(
-        VERIFY, at(2.5), "not verified within 2 days of the claim (due 2026-12-05 22:00 UTC)")
+        VERIFY, at(2.5), "认领后 2 天内未完成核实（时限 2026-12-05 22:00 UTC）")
 
 
 def test_due_times_are_told_in_utc_whatever_zone_the_lead_was_stamped_in():
     beijing_evening = datetime(2026, 12, 3, 18, 0, tzinfo=BEIJING)  # 10:00 UTC
     late = overdue(LeadTimes(beijing_evening), DEADLINES, beijing_evening + 3 * DAY)
-    assert late is not None and late.reason.endswith("(due 2026-12-05 10:00 UTC)")
+    assert late is not None and late.reason.endswith("（时限 2026-12-05 10:00 UTC）")
 
 
 @pytest.mark.parametrize(("claim_within", "said"), [
-    (DAY, "1 day"), (7 * DAY, "7 days"), (timedelta(hours=36), "36 hours"),
-    (timedelta(hours=1), "1 hour"), (timedelta(minutes=90), "90 minutes"),
-    (timedelta(seconds=45), "45 seconds"),
+    (DAY, "1 天"), (7 * DAY, "7 天"), (timedelta(hours=36), "36 小时"),
+    (timedelta(hours=1), "1 小时"), (timedelta(minutes=90), "90 分钟"),
+    (timedelta(seconds=45), "45 秒"),
 ])
 def test_reasons_say_the_deadline_in_the_largest_whole_unit(claim_within, said):
     policy = DeadlinePolicy(claim_within=claim_within)
     late = overdue(lead(), policy, T0 + claim_within + SECOND)
-    assert late is not None and late.reason.startswith(f"not claimed within {said} of assignment")
+    assert late is not None and late.reason.startswith(f"分派后 {said}内未认领（")
 
 
 @pytest.mark.parametrize(("times", "now", "claim", "verify"), [
@@ -375,7 +375,7 @@ def test_verification_rate_threshold_boundary(on_time_checks, judged, is_suspend
     reason = suspended(result, POLICY)
     assert (reason is not None) == is_suspended
     if is_suspended:
-        assert reason.startswith("on-time verification rate")
+        assert reason.startswith("按时核实率")
 
 
 @pytest.mark.parametrize(("late", "is_suspended"), [
@@ -399,15 +399,13 @@ def test_too_few_verifications_judged_do_not_suspend_on_verification():
 def test_a_suspension_says_which_rate_over_how_many_leads():
     facts = [on_time(d) for d in range(7)] + [never_claimed(d) for d in range(3)]
     assert suspended(card(facts, at(10)), POLICY) == (
-        "on-time claim rate 70% (7 of 10 judged leads in the last 30 days) is below the 80% "
-        "minimum"
+        "按时认领率 70%（近 30 天考核 10 条，按时 7 条），低于最低要求 80%"
     )
     facts = [on_time(d) for d in range(2)] + [claimed_never_verified(d) for d in range(4)]
     facts += [never_claimed(d) for d in range(2)]
     assert suspended(card(facts, at(10)), POLICY) == (
-        "on-time claim rate 75% (6 of 8 judged leads in the last 30 days) is below the 80% "
-        "minimum; on-time verification rate 33.3% (2 of 6 judged leads in the last 30 days) is "
-        "below the 80% minimum"
+        "按时认领率 75%（近 30 天考核 8 条，按时 6 条），低于最低要求 80%；"
+        "按时核实率 33.3%（近 30 天考核 6 条，按时 2 条），低于最低要求 80%"
     )
 
 
@@ -449,8 +447,7 @@ def test_scorecards_and_suspensions_for_the_whole_network():
     cards = scorecards(facts, at(10), DEADLINES, POLICY)
     assert {b: c.claims_on_time for b, c in cards.items()} == {"good": 5, "bad": 0, "new": 0}
     assert suspensions(cards.values(), POLICY) == {
-        "bad": "on-time claim rate 0% (0 of 5 judged leads in the last 30 days) is below the 80% "
-               "minimum"}
+        "bad": "按时认领率 0%（近 30 天考核 5 条，按时 0 条），低于最低要求 80%"}
 
 
 def test_a_final_outcome_needs_a_closing_time():
@@ -474,9 +471,7 @@ def test_scorecard_policy_refuses_nonsense(field, value):
 # --- which branch ----------------------------------------------------------------------------
 
 DISTANCES = {"B2": 5.0, "B1": 3.0, "B3": 8.0}
-SUSPENDED = (
-    "on-time claim rate 50% (5 of 10 judged leads in the last 30 days) is below the 80% minimum"
-)
+SUSPENDED = "按时认领率 50%（近 30 天考核 10 条，按时 5 条），低于最低要求 80%"
 
 
 @pytest.mark.parametrize(("suspended_branches", "exclude", "branch", "fallback"), [
@@ -501,20 +496,20 @@ def test_choose_branch(suspended_branches, exclude, branch, fallback):
 
 
 def test_every_branch_choice_says_why():
-    assert choose_branch(DISTANCES) == Assignment("B1", 3.0, "nearest branch (3.0 km)")
+    assert choose_branch(DISTANCES) == Assignment("B1", 3.0, "距离最近的支行（3.0 公里）")
     assert choose_branch(DISTANCES, suspensions={"B1": SUSPENDED}, exclude={"B2"}).reason == (
-        f"nearest branch taking leads (8.0 km); passed over B1 (3.0 km): suspended: {SUSPENDED}; "
-        "B2 (5.0 km): the lead was already taken from it"
+        f"距离最近且正常接单的支行（8.0 公里）；跳过：B1（3.0 公里）暂停派单：{SUSPENDED}；"
+        "B2（5.0 公里）此前已从该支行改派"
     )
     assert choose_branch(DISTANCES, suspensions=dict.fromkeys(DISTANCES, SUSPENDED),
                          exclude={"B1"}).reason == (
-        f"all branches below threshold: nearest (5.0 km), though suspended: {SUSPENDED}; "
-        "the lead was already taken from B1"
+        f"各支行均暂停派单，仍派给距离最近的支行（5.0 公里），其暂停原因：{SUSPENDED}；"
+        "此前已从 B1 改派"
     )
     assert choose_branch(DISTANCES, suspensions=dict.fromkeys(DISTANCES, SUSPENDED)).reason == (
-        f"all branches below threshold: nearest (3.0 km), though suspended: {SUSPENDED}")
+        f"各支行均暂停派单，仍派给距离最近的支行（3.0 公里），其暂停原因：{SUSPENDED}")
     assert choose_branch(DISTANCES, exclude=set(DISTANCES)).reason == (
-        "the lead was already taken from every branch (B1, B2, B3): nearest overall (3.0 km)")
+        "此前已从全部支行（B1、B2、B3）改派，仍派给距离最近的支行（3.0 公里）")
 
 
 def test_equally_near_branches_go_by_id():
@@ -557,7 +552,7 @@ def test_with_nothing_suspended_a_lead_goes_where_persistence_nearest_branch_say
 def test_a_customer_in_jintang_goes_to_the_jintang_branch_by_coordinates():
     branches = {"chengdu": CHENGDU, "jintang": JINTANG, "xindu": XINDU}
     chosen = choose_branch(dict(by_distance(Point(30.85, 104.43), branches)))
-    assert chosen.branch_id == "jintang" and chosen.reason.startswith("nearest branch (2.")
+    assert chosen.branch_id == "jintang" and chosen.reason.startswith("距离最近的支行（2.")
 
 
 def test_a_lead_late_everywhere_goes_round_the_branches_and_is_never_dropped():
@@ -603,15 +598,14 @@ def test_choose_manager(load, last, manager):
 
 
 def test_every_manager_choice_says_why():
-    assert choose_manager({1: 3, 2: 1}, {}) == ManagerAssignment(2, "fewest open leads (1)")
+    assert choose_manager({1: 3, 2: 1}, {}) == ManagerAssignment(2, "在办线索最少（1 条）")
     assert choose_manager({1: 1, 2: 1, 3: 4}, {1: T0, 2: T0 - HOUR}).reason == (
-        "fewest open leads (1), as have 1; longest since the last lead (2026-12-03 09:00 UTC)")
+        "在办线索最少（1 条），与 1 并列；距上次分派线索最久（2026-12-03 09:00 UTC）")
     assert choose_manager({5: 0, 3: 0, 8: 0}, {5: T0}).reason == (
-        "fewest open leads (0), as have 5, 8; never assigned a lead; tied with 8 on that too: "
-        "smallest id")
+        "在办线索最少（0 条），与 5、8 并列；从未分派过线索；此项仍与 8 并列：取编号最小者")
     assert choose_manager({2: 0, 1: 0}, {1: T0, 2: T0}).reason == (
-        "fewest open leads (0), as have 2; longest since the last lead (2026-12-03 10:00 UTC); "
-        "tied with 2 on that too: smallest id")
+        "在办线索最少（0 条），与 2 并列；距上次分派线索最久（2026-12-03 10:00 UTC）；"
+        "此项仍与 2 并列：取编号最小者")
 
 
 def test_a_branch_without_managers_gives_no_manager():

@@ -170,8 +170,8 @@ async def test_one_worker_takes_a_request_and_stale_calls_are_closed_on_the_lead
             ("failed", "interrupted", None), ("failed", "not_placed", None)]
         history = leads.events_of(session, lead.id)
     notes = [e for e in history if e.detail.get("click_call")]
-    assert [e.reason for e in notes] == ["one-click call: not connected (interrupted)",
-                                         "one-click call: not connected (not_placed)"]
+    assert [e.reason for e in notes] == ["一键外呼：未接通（通话中断）",
+                                         "一键外呼：未接通（外呼线路繁忙，未能发起）"]
     assert notes[0].actor == f"account_manager:{staff(branch_db, 'jt_am').account_id}"
 
 
@@ -277,8 +277,8 @@ async def test_a_one_click_call_rings_the_manager_then_the_customer_and_records_
     kinds = [(e["kind"], e["reason"]) for e in view["events"]]
     assert kinds[-2][0] == "contacted"
     assert kinds[-1][0] == "note" and kinds[-1][1].startswith(
-        "one-click call: connected, talked "), kinds
-    assert kinds[-1][1].endswith("the customer hung up")
+        "一键外呼：已接通，通话 "), kinds
+    assert kinds[-1][1].endswith("，客户先挂断")
     with session_scope(branch_db) as session:
         [event] = [e for e in leads.events_of(session, lead.id) if e.detail.get("click_call")]
     assert event.detail["recording"] == str(recordings / f"click-{asked['id']}.wav")
@@ -333,8 +333,8 @@ async def test_a_manager_who_does_not_answer_and_a_busy_customer_are_failures_on
         history = leads.events_of(session, lead.id)
         assert session.get(leads.BranchLead, lead.id).status == LeadStatus.CLAIMED  # not contacted
     assert [e.reason for e in history if e.detail.get("click_call")] == [
-        "one-click call: not connected (manager_no_answer)",
-        "one-click call: not connected (customer_busy)"]
+        "一键外呼：未接通（客户经理手机无人接听）",
+        "一键外呼：未接通（客户占线）"]
 
 
 def test_the_account_sheet_gives_managers_their_own_phone(engine, tmp_path):

@@ -114,5 +114,5 @@ async def test_an_account_manager_calls_a_claimed_lead_and_a_branch_manager_move
         assert session.get(BranchLead, lead_ids["C0007"]).branch_id == "CD"
         reasons = session.execute(select(BranchLeadEvent.reason).where(
             BranchLeadEvent.lead_id == lead_ids["C0007"])).scalars().all()
-        assert any("moved by hand: 客户已搬到锦江区" in reason for reason in reasons)
+        assert any("人工改派：客户已搬到锦江区" in reason for reason in reasons)
     await context.close()

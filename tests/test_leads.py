@@ -124,8 +124,8 @@ def test_the_whole_deadline_chain_with_every_time_and_event(branch_staff):
     assert (first.lead_id, first.from_branch, first.to_branch, first.missed) == (
         opened.id, "JT", "CD", RerouteReason.CLAIM_OVERDUE)
     assert first.due == at(2) and first.manager_id == cd_am.account_id
-    assert "not claimed within 2 days of assignment" in first.reason
-    assert "JT (3.0 km): the lead was already taken from it" in first.reason
+    assert "分派后 2 天内未认领" in first.reason
+    assert "JT（3.0 公里）此前已从该支行改派" in first.reason
     moved = lead(engine, opened.id, at(2) + SECOND)
     assert (moved.status, moved.branch_id, moved.manager_id, moved.reroutes) == (
         "rerouted", "CD", cd_am.account_id, 1)
@@ -137,8 +137,8 @@ def test_the_whole_deadline_chain_with_every_time_and_event(branch_staff):
     [second] = sweep(engine, at(5) + SECOND)
     assert (second.from_branch, second.to_branch, second.missed) == (
         "CD", "PD", RerouteReason.VERIFY_OVERDUE), "PD and SL are both 55 km: PD by id"
-    assert "not verified within 2 days of the claim" in second.reason
-    assert "JT (3.0 km)" in second.reason and "CD (45.0 km)" in second.reason
+    assert "认领后 2 天内未完成核实" in second.reason
+    assert "JT（3.0 公里）" in second.reason and "CD（45.0 公里）" in second.reason
     moved = lead(engine, opened.id, at(5) + SECOND)
     assert (moved.claimed_at, moved.manager_id, moved.reroutes) == (None, pd_am.account_id, 2)
 
@@ -276,7 +276,8 @@ def test_a_branch_below_the_threshold_gets_no_new_leads_until_it_recovers(branch
     passed = open_(engine, add_customer(engine, "T0100"), "next", at(3), scorecard_policy=policy)
     assert passed.branch_id == "CD"
     [assigned] = [e for e in run(engine, leads.events_of, passed.id) if e.kind == "assigned"]
-    assert "JT (3.0 km): suspended: on-time claim rate 0% (0 of 2 judged leads" in assigned.reason
+    assert ("JT（3.0 公里）暂停派单：按时认领率 0%（近 10 天考核 2 条，按时 0 条）"
+            in assigned.reason)
 
     suspended = run(engine, leads.suspended_branches, at(10), policy=policy)
     assert "JT" not in suspended, "its late leads aged out of the window"
@@ -424,7 +425,7 @@ def test_a_callback_task_the_pool_did_not_work_becomes_a_lead_and_leaves_the_que
     after = run(engine, tickets.get_ticket, task)
     assert after.status == "abandoned"
     history = run(engine, tickets.events_of, task)
-    assert history[-1].reason == f"handed to branch JT as lead {made.id}"
+    assert history[-1].reason == f"已转交支行 JT（线索 {made.id}）"
     assert run(engine, lead_sources.lead_from_ticket, task, at(5)).id == made.id
 
 
@@ -505,9 +506,9 @@ def test_deadlines_and_policies_come_from_the_caller(branch_staff):
     opened = open_(engine, "C0001", deadlines=quick)
     assert opened.claim_due == T0 + timedelta(hours=4)
     [moved] = sweep(engine, T0 + timedelta(hours=4, seconds=1), deadlines=quick)
-    assert "not claimed within 4 hours" in moved.reason
+    assert "分派后 4 小时内未认领" in moved.reason
     assert run(engine, leads.get_lead, opened.id, T0 + timedelta(hours=9),
-               deadlines=quick).overdue.startswith("not claimed within 4 hours")
+               deadlines=quick).overdue.startswith("分派后 4 小时内未认领")
 
 
 def test_an_account_manager_account_needs_its_branch(engine):
@@ -542,7 +543,7 @@ def test_a_region_the_distance_table_does_not_list_goes_to_the_nearest_branch_si
     assert {c: lead.branch_id for c, lead in routed.items()} == {
         "T0901": "PD", "T0902": "JT", "T0903": "DY"}
     [period] = run(engine, leads.periods_of, routed["T0901"].id)
-    assert (round(period.distance_km, 1), period.reason) == (31.9, "nearest branch (31.9 km)")
+    assert (round(period.distance_km, 1), period.reason) == (31.9, "距离最近的支行（31.9 公里）")
     # a region the table lists keeps the bank's own figure (金堂县 -> JT: 3 km)
     [period] = run(engine, leads.periods_of, open_(engine, "C0001", "site-table").id)
     assert period.distance_km == 3

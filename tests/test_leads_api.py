@@ -449,14 +449,15 @@ async def test_the_scorecard_counts_late_and_on_time_leads_and_says_why_a_branch
     assert (card["claimed_on_time_rate"], card["verified_on_time_rate"],
             card["conversion_rate"]) == (0.6, 0.5, 0.5)
     assert (card["min_claim_rate"], card["min_verify_rate"], card["min_judged"]) == (0.8, 0.8, 10)
-    assert card["suspended"] == ("on-time claim rate 60% (6 of 10 judged leads in the last 30 "
-                                 "days) is below the 80% minimum"), "6 verifications: too few"
+    assert card["suspended"] == (
+        "按时认领率 60%（近 30 天考核 10 条，按时 6 条），低于最低要求 80%"
+    ), "6 verifications: too few"
     assert await get_json(client, "/api/branches/JT/scorecard", who["root"]) == card
 
     listed = (await get_json(client, "/api/leads", who["jt_mgr"]))["leads"]
     late = {lead["id"]: (lead["missed"], lead["overdue"]) for lead in listed if lead["overdue"]}
     assert set(late) == {made[4], made[5]}, "due at the very instant (T0 + 5 days): on time"
-    assert all(missed == "verify_overdue" and "not verified within 2 days" in reason
+    assert all(missed == "verify_overdue" and "认领后 2 天内未完成核实" in reason
                for missed, reason in late.values())
     assert [lead["id"] for lead in listed][:2] == [made[4], made[5]], "the soonest due first"
 
@@ -549,7 +550,7 @@ async def test_a_manager_moves_a_lead_by_hand_with_the_reason_recorded(client, b
     assert (moved["branch"]["id"], moved["status"]) == ("CD", "rerouted")
     shown = await get_json(client, base, who["cd_mgr"])
     rerouted = [e for e in shown["events"] if e["kind"] == "rerouted"][-1]
-    assert "moved by hand: 客户已搬到锦江区" in rerouted["reason"] and rerouted["missed"] == "manual"
+    assert "人工改派：客户已搬到锦江区" in rerouted["reason"] and rerouted["missed"] == "manual"
     assert rerouted["by"]["name"] == "jt_mgr"
     assert [(p["branch"]["id"], p["end_reason"]) for p in shown["periods"]] == [
         ("JT", "manual"), ("CD", None)]

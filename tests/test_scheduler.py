@@ -242,7 +242,7 @@ async def test_a_customer_the_campaign_never_reached_becomes_a_lead_of_the_neare
         with session_scope(engine) as session:
             [moved_why] = [e for e in events_of(session, lead.id) if e.kind == "rerouted"]
         assert moved.id == lead.id and (moved_why.from_branch, moved_why.to_branch) == ("JT", "CD")
-        assert moved_why.reason.startswith("not claimed within 2 days of assignment")
+        assert moved_why.reason.startswith("分派后 2 天内未认领")
     finally:
         stop.set()
         await task
