@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,25 @@ def _as_bool(name: str, raw: str) -> bool:
     if lowered in {"0", "false"}:
         return False
     raise SettingsError(f"{name} must be true/false or 1/0, got {raw!r}")
+
+
+def _as_hours(name: str, raw: str) -> tuple[time, time]:
+    """``09:00-20:00``: a start before an end, on one day."""
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in raw.split("-"))
+    except ValueError:
+        raise SettingsError(f"{name} must be HH:MM-HH:MM, got {raw!r}") from None
+    if not start < end:
+        raise SettingsError(f"{name} must start before it ends, got {raw!r}")
+    return start, end
+
+
+def _as_dates(name: str, raw: str) -> frozenset[date]:
+    """``2027-01-01,2027-02-17``: ISO dates, comma-separated (empty: none)."""
+    try:
+        return frozenset(date.fromisoformat(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be ISO dates separated by commas, got {raw!r}") from None
 
 
 SLA_SETTINGS = {  # environment variable -> (field, default): the handoff queue's time limits
@@ -116,6 +136,10 @@ class Settings:
     """… nor one verifying fewer of its judged leads on time than this."""
     scorecard_min_judged: int = 10
     """With fewer judged leads than this in the window, a branch is never suspended."""
+    click_call_hours: tuple[time, time] = (time(9, 0), time(20, 0))
+    """When account managers' one-click calls may ring customers, in the bank's time zone."""
+    holidays: frozenset[date] = frozenset()
+    """The bank's non-calling days (local dates): no one-click calls on them."""
 
     @property
     def recordings_dir(self) -> Path:
@@ -165,6 +189,8 @@ class Settings:
             "OFFERCALL_WORKER_PORT": str(self.worker_port),
             "OFFERCALL_DIAL_LINES": str(self.dial_lines),
             "OFFERCALL_PERSONAS": str(self.personas_path),
+            "OFFERCALL_CLICK_CALL_HOURS": "-".join(t.strftime("%H:%M") for t in self.click_call_hours),
+            "OFFERCALL_HOLIDAYS": ",".join(sorted(d.isoformat() for d in self.holidays)),
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
             **{name: str(getattr(self, attr)) for name, (attr, _) in LEAD_SETTINGS.items()},
         }
@@ -210,6 +236,9 @@ class Settings:
             worker_port=_as_int("OFFERCALL_WORKER_PORT", env.get("OFFERCALL_WORKER_PORT", "8081")),
             dial_lines=_as_int("OFFERCALL_DIAL_LINES", env.get("OFFERCALL_DIAL_LINES", "4")),
             personas_path=Path(env.get("OFFERCALL_PERSONAS", str(PROJECT_ROOT / "data" / "demo_personas.yml"))),
+            click_call_hours=_as_hours("OFFERCALL_CLICK_CALL_HOURS",
+                                       env.get("OFFERCALL_CLICK_CALL_HOURS", "09:00-20:00")),
+            holidays=_as_dates("OFFERCALL_HOLIDAYS", env.get("OFFERCALL_HOLIDAYS", "")),
             **{attr: _as_int(name, env.get(name, str(default)))
                for name, (attr, default) in {**SLA_SETTINGS, **LEAD_SETTINGS}.items()},
         )

@@ -223,7 +223,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
                                sip_stack=sip) as placing:
             worker_id = default_dialer_id()
             click_calls = ClickCallPlacer(engine, sip, settings.recordings_dir, worker_id=worker_id,
-                                          policy=ClickCallPolicy.in_zone(settings.timezone))
+                                          policy=ClickCallPolicy.from_settings(settings))
             worker = Worker(engine, placing, lead_policies=policies, worker_id=worker_id,
                             click_calls=click_calls)
             runner = await _health_site(worker, settings)

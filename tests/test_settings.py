@@ -63,3 +63,34 @@ def test_a_lead_policy_out_of_range_is_refused_by_name(name, value):
 
     with pytest.raises(SettingsError, match=name):
         lead_policies(Settings.from_environ({name: value}))
+
+
+def test_one_click_call_hours_and_holidays_come_from_the_settings():
+    from datetime import date, datetime, time, timezone
+
+    from branches.click_calls import ClickCallPolicy, Refusal, refusal
+
+    assert Settings.from_environ({}).click_call_hours == (time(9, 0), time(20, 0))
+    settings = Settings.from_environ({"OFFERCALL_CLICK_CALL_HOURS": "10:00-18:30",
+                                      "OFFERCALL_HOLIDAYS": "2026-11-24, 2027-01-01"})
+    assert settings.holidays == {date(2026, 11, 24), date(2027, 1, 1)}
+    assert Settings.from_environ(settings.to_environ()) == settings
+    window = ClickCallPolicy.from_settings(settings).window
+
+    def shanghai(day: int, hour: int, minute: int = 0) -> datetime:  # November 2026, UTC+8
+        return datetime(2026, 11, day, hour - 8, minute, tzinfo=timezone.utc)
+
+    assert refusal(False, window, shanghai(23, 10)) is None
+    assert refusal(False, window, shanghai(23, 9, 30)) is Refusal.OUTSIDE_WINDOW
+    assert refusal(False, window, shanghai(23, 18, 30)) is Refusal.OUTSIDE_WINDOW
+    assert refusal(False, window, shanghai(24, 11)) is Refusal.OUTSIDE_WINDOW  # a holiday
+    assert refusal(True, window, shanghai(23, 10)) is Refusal.DO_NOT_CONTACT
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("OFFERCALL_CLICK_CALL_HOURS", "9-20"), ("OFFERCALL_CLICK_CALL_HOURS", "20:00-09:00"),
+    ("OFFERCALL_HOLIDAYS", "2027-13-01"), ("OFFERCALL_HOLIDAYS", "元旦"),
+])
+def test_bad_calling_hours_or_holidays_are_refused_by_name(name, value):
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_environ({name: value})

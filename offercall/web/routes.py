@@ -38,5 +38,5 @@ def setup_routes(app: web.Application) -> None:
     add_workspace_pages(app)
     add_lead_routes(app, lead_policies(app[SETTINGS]))
     add_map_routes(app)
-    add_click_call_routes(app, ClickCallPolicy.in_zone(app[SETTINGS].timezone))
+    add_click_call_routes(app, ClickCallPolicy.from_settings(app[SETTINGS]))
     add_lead_pages(app)
