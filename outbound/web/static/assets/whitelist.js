@@ -134,6 +134,7 @@ if (page.me) {
   $("file").disabled = $("upload-button").disabled = !allowed;
   $("upload-form").addEventListener("submit", upload);
   $("file").addEventListener("change", chosen);
+  if ($("file").files.length) chosen();  // picked while the page was still starting
   $("confirm").addEventListener("click", confirmUpload);
   const zone = $("dropzone");
   zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
