@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from branches.geo import Point, distance_km
 from branches.regions import resolve_address, resolve_region
 from branches.web.lead_views import Names
+from branches.web import map_api
 from branches.web.map_views import (
     MAX_SPREAD_KM,
     Subject,
@@ -346,3 +347,16 @@ async def test_the_maps_boundaries_and_echarts_are_served_from_the_app_itself(cl
     assert (await client.get("/workspace/map-assets/../pages/map.html")).status in (403, 404)
     page = await client.get("/workspace/map", allow_redirects=False)
     assert page.status == 302  # the page itself: only after logging in
+
+
+async def test_a_large_area_plots_its_first_customers_and_says_how_many_there_are(
+        client, map_db, monkeypatch):
+    everyone = (await get_json(client, "/api/map", map_db.who["jt_mgr"]))
+    area = [p for p in everyone["points"] if p["status"] == "customer"]
+    assert everyone["area_customers"] == {"shown": len(area), "total": len(area), "limit": 2000}
+    monkeypatch.setattr(map_api, "AREA_LIMIT", 1)
+    capped = await get_json(client, "/api/map", map_db.who["jt_mgr"])
+    shown = [p for p in capped["points"] if p["status"] == "customer"]
+    assert [p["customer_id"] for p in shown] == [min(p["customer_id"] for p in area)]
+    assert capped["area_customers"] == {"shown": 1, "total": len(area), "limit": 1}
+    assert len(capped["points"]) - 1 == len(everyone["points"]) - len(area)  # every lead stays

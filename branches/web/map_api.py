@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from branches import leads
@@ -56,7 +56,7 @@ from core.masking import mask_phone
 from handoff.staff_api import json_error, require_staff, staff_of
 from persistence import store
 from persistence.branches import nearest_branch_of, nearest_branches
-from persistence.schema import Agent, Branch, BranchLead, CallAttempt, Customer
+from persistence.schema import Agent, Branch, BranchLead, CallAttempt, Customer, DoNotContact
 
 log = logging.getLogger(__name__)
 
@@ -117,33 +117,45 @@ def _area_regions(session: Session, branch_id: str) -> list[str]:
                   if nearest == branch_id)
 
 
-def _area_customers(session: Session, regions: list[str]) -> list[Customer]:
-    """The customers of these regions who never had a lead, by id."""
+AREA_LIMIT = 2000
+"""The most area customers one map answer plots: 20,000 took 2.4 s and 7 MB of JSON
+(benchmarks/bench_map.py), and a county's points overlap long before that."""
+
+
+def _area_customers(session: Session, regions: list[str]) -> tuple[list[Customer], int]:
+    """The first ``AREA_LIMIT`` customers (by id) of these regions who may be approached
+    (consented, not on the do-not-contact list by id or phone) and never had a lead; and how
+    many there are in all."""
     if not regions:
-        return []
-    rows = session.execute(
-        select(Customer).where(Customer.region.in_(regions),
-                               Customer.customer_id.not_in(select(BranchLead.customer_id)))
-        .order_by(Customer.customer_id)).scalars()
-    return _marketable(session, rows)
+        return [], 0
+    listed = select(DoNotContact.customer_id).where(DoNotContact.customer_id.is_not(None))
+    listed_phones = select(DoNotContact.phone).where(DoNotContact.phone.is_not(None))
+    wanted = select(Customer).where(
+        Customer.region.in_(regions), Customer.consent.is_(True),
+        Customer.customer_id.not_in(select(BranchLead.customer_id)),
+        Customer.customer_id.not_in(listed), Customer.phone.not_in(listed_phones))
+    total = session.execute(select(func.count()).select_from(wanted.subquery())).scalar_one()
+    rows = session.execute(wanted.order_by(Customer.customer_id).limit(AREA_LIMIT)).scalars()
+    return list(rows), total
 
 
 def _subjects(session: Session, staff: Staff, branch_id: str, now: datetime,
-              deadlines: DeadlinePolicy) -> list[Subject]:
+              deadlines: DeadlinePolicy) -> tuple[list[Subject], int]:
+    """Whom the map shows, and how many area customers there are in all."""
     if _manages(staff):
         found = leads.leads_of_branch(session, branch_id, now, deadlines=deadlines,
                                       include_closed=True)
-        area = _area_customers(session, _area_regions(session, branch_id))
+        area, total = _area_customers(session, _area_regions(session, branch_id))
     else:
         found = [lead for lead in leads.leads_of_manager(
             session, staff.account_id, now, deadlines=deadlines, include_closed=True)
             if lead.branch_id == branch_id]
-        area = []
+        area, total = [], 0
     shown = representative(lead for lead in found if leads.can_see(staff, lead))
     customers = {c.customer_id: c for c in session.execute(
         select(Customer).where(Customer.customer_id.in_(sorted(shown)))).scalars()}
     subjects = [_subject(customers[cid], lead) for cid, lead in sorted(shown.items())]
-    return subjects + [_subject(customer, None) for customer in area]
+    return subjects + [_subject(customer, None) for customer in area], total
 
 
 def _default_branch(staff: Staff, branches: dict[str, str]) -> str | None:
@@ -170,7 +182,7 @@ async def show_map(request: web.Request) -> web.Response:
             raise LeadError(403, "this account belongs to no branch")
         if branch_id not in branches:
             raise LeadError(404, f"no branch {branch_id!r}")
-        subjects = _subjects(session, staff, branch_id, now, deadlines)
+        subjects, area_total = _subjects(session, staff, branch_id, now, deadlines)
         names = _names(session, account_ids(s.lead for s in subjects if s.lead is not None),
                        branches)
         points, unplaced = [], []
@@ -189,6 +201,8 @@ async def show_map(request: web.Request) -> web.Response:
             "area": area_json(_area_regions(session, branch_id)),
             "points": points,
             "unplaced": unplaced,
+            "area_customers": {"shown": sum(s.lead is None for s in subjects),
+                               "total": area_total, "limit": AREA_LIMIT},
         }
 
     return await _answer(read(request, work))

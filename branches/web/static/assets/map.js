@@ -306,6 +306,11 @@ async function load(branch) {
   $("unplaced").hidden = !unplaced;
   $("unplaced").textContent = unplaced
     ? `另有 ${unplaced} 位客户的地址和地区无法定位到县区：` + data.unplaced.map((u) => u.name).join("、") : "";
+  const area = data.area_customers;
+  $("area-capped").hidden = !(area && area.total > area.shown);
+  $("area-capped").textContent = area && area.total > area.shown
+    ? `本区域共有 ${area.total.toLocaleString("zh-CN")} 位可营销客户，地图只显示其中 ${area.shown.toLocaleString("zh-CN")} 位（线索全部显示）。`
+    : "";
   closePanel();
   drawFilters();
   drawMap();
