@@ -25,6 +25,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import rasa_speedups
+
+rasa_speedups.install()
+
 log = logging.getLogger(__name__)
 
 ACTION_FAILED = "action_failed"
