@@ -1,13 +1,15 @@
-"""Rasa checks action server replies with a validator built once, exactly as strictly."""
+"""Rasa checks action server replies with a validator built once, exactly as strictly, and
+skips TED only where its answer could not be chosen."""
 
 from __future__ import annotations
 
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from rasa.core.policies.policy import PolicyPrediction
 
 from bot import channel  # noqa: F401  (importing the channel installs the speed-ups in Rasa)
-from bot.rasa_speedups import validate_action_reply
+from bot.rasa_speedups import _noting, _unless_decided, validate_action_reply
 
 GOOD = {
     "events": [{"event": "slot", "name": "stage", "value": "offer", "timestamp": None}],
@@ -35,3 +37,63 @@ def test_a_malformed_reply_is_refused_as_rasa_refuses_it(reply: dict) -> None:
         RemoteAction("action_present_offer", None)._validate_action_result(reply)
     assert ours.value.message.startswith(stock.value.message)
     assert "Failed to validate Action server response" in ours.value.message
+
+
+class Tracker:
+    def __init__(self, sender_id: str, events: int) -> None:
+        self.sender_id, self.events = sender_id, [object()] * events
+
+
+class Policy:
+    """Stands in for a policy: predicts the first action with ``confidence``."""
+
+    def __init__(self, confidence: float) -> None:
+        self.confidence, self.runs = confidence, 0
+
+    def predict(self, tracker: Tracker, domain: object) -> PolicyPrediction:
+        self.runs += 1
+        return PolicyPrediction([self.confidence, 0.0], type(self).__name__)
+
+    def _default_predictions(self, domain: object) -> list[float]:
+        return [0.0, 0.0]
+
+    def _prediction(self, probabilities: list[float]) -> PolicyPrediction:
+        return PolicyPrediction(probabilities, "TED")
+
+
+def predict_all(memo: Policy, rule: Policy, ted: Policy, tracker: Tracker) -> PolicyPrediction:
+    """One prediction as Rasa's graph runs it: memoization, rules, then TED."""
+    _noting(Policy.predict, first=True)(memo, tracker, None)
+    _noting(Policy.predict, first=False)(rule, tracker, None)
+    return _unless_decided(Policy.predict)(ted, tracker, None)
+
+
+def test_ted_is_not_run_where_a_rule_or_a_story_decides_with_full_confidence() -> None:
+    ted = Policy(0.9)
+    assert predict_all(Policy(0.0), Policy(1.0), ted, Tracker("c1", 7)).max_confidence == 0.0
+    assert predict_all(Policy(1.0), Policy(0.0), ted, Tracker("c1", 9)).max_confidence == 0.0
+    assert ted.runs == 0
+
+
+def test_ted_runs_where_neither_decides_or_the_rules_only_fall_back() -> None:
+    ted = Policy(0.9)
+    assert predict_all(Policy(0.0), Policy(0.3), ted, Tracker("c1", 7)).max_confidence == 0.9
+    assert ted.runs == 1
+
+
+def test_a_decision_about_one_state_never_skips_ted_for_another() -> None:
+    memo, rule, ted = Policy(0.0), Policy(1.0), Policy(0.9)
+    decided = Tracker("c1", 7)
+    _noting(Policy.predict, first=True)(memo, decided, None)
+    _noting(Policy.predict, first=False)(rule, decided, None)
+    later = Tracker("c1", 8)
+    assert _unless_decided(Policy.predict)(ted, later, None).max_confidence == 0.9
+    assert _unless_decided(Policy.predict)(ted, decided, None).max_confidence == 0.9, "used once"
+
+
+def test_installed_in_rasas_policies() -> None:
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.core.policies.ted_policy import TEDPolicy
+
+    assert "_unless_decided" in TEDPolicy.predict_action_probabilities.__qualname__
+    assert "_noting" in RulePolicy.predict_action_probabilities.__qualname__
