@@ -2,10 +2,19 @@
 wrote them.
 
 Every process tails the two append-only logs (``oc_handoff_events``, ``oc_messages``) and
-fans new rows out to its subscribers; a write in this process calls :meth:`Feed.kick` so
-it is pushed at once rather than at the next poll. Browsers are never polled: they hold a
-websocket and receive pushes. This works the same on SQLite and on several servers sharing
-one PostgreSQL.
+fans new rows out to its subscribers. The logs are the source of truth; what changes between
+databases is only what makes the tail look:
+
+- a write in this process calls :meth:`Feed.kick`, so it is pushed at once;
+- on PostgreSQL, every append (from any process, or raw SQL) sends a NOTIFY at commit
+  (triggers of revision 0007), which a dedicated LISTEN connection turns into a kick
+  (:class:`persistence.notify.Listener`); the tail then polls only as a safety net, every
+  ``safety_interval_s``. While that connection is down (PostgreSQL restarting), the feed
+  polls every ``interval_s`` and reconnects with back-off; the tail catches up from its
+  cursor, so nothing is lost;
+- on SQLite, which has no NOTIFY, the tail polls every ``interval_s``.
+
+Browsers are never polled: they hold a websocket and receive pushes.
 
 On PostgreSQL, ids come from a sequence and transactions may commit out of order, so a
 row with a lower id can appear after a higher one. :class:`LogCursor` keeps the ids it
@@ -25,10 +34,12 @@ from sqlalchemy.engine import Engine
 
 from handoff import messages, tickets
 from persistence.engine import session_scope
+from persistence.notify import HANDOFF_CHANNEL, Listener, can_listen
 
 log = logging.getLogger(__name__)
 
 Item = Union[tickets.TicketEvent, messages.LoggedMessage]
+PAGE = 500  # rows of each log read at a time; a full page with new rows is followed at once
 
 
 class LogCursor:
@@ -74,11 +85,20 @@ class Subscription:
 
 
 class Feed:
-    """One per process: tails the logs and fans out to subscriptions."""
+    """One per process: tails the logs and fans out to subscriptions.
 
-    def __init__(self, engine: Engine, interval_s: float = 0.25) -> None:
+    ``interval_s`` is the poll without notifications (SQLite, or the LISTEN connection down);
+    ``safety_interval_s`` the poll while notifications arrive. ``listen=False`` polls always."""
+
+    def __init__(
+        self, engine: Engine, interval_s: float = 0.25, *, safety_interval_s: float = 3.0,
+        listen: bool = True,
+    ) -> None:
         self._engine = engine
         self._interval_s = interval_s
+        self._safety_interval_s = max(safety_interval_s, interval_s)
+        self._listener = (Listener(engine, HANDOFF_CHANNEL, self.kick)
+                          if listen and can_listen(engine) else None)
         self._subscriptions: list[Subscription] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -86,16 +106,30 @@ class Feed:
         self._messages: LogCursor | None = None
 
     async def start(self) -> None:
-        """Starts tailing from the current end of both logs."""
+        """Starts tailing from the current end of both logs (listening first, on PostgreSQL, so
+        no append after the ends are read goes unnoticed)."""
+        if self._listener is not None:
+            await self._listener.start()
         events_top, messages_top = await asyncio.to_thread(self._tops)
         self._events, self._messages = LogCursor(events_top), LogCursor(messages_top)
         self._task = asyncio.create_task(self._run(), name="handoff-feed")
 
     async def stop(self) -> None:
+        """Stops the tail and closes the LISTEN connection."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._listener is not None:
+            await self._listener.close()
+
+    @property
+    def listening(self) -> bool:
+        """Whether notifications wake the tail now (else it polls every ``interval_s``)."""
+        return self._listener is not None and self._listener.listening
+
+    def _tick_s(self) -> float:
+        return self._safety_interval_s if self.listening else self._interval_s
 
     def subscribe(self, wants: Callable[[Item], bool]) -> Subscription:
         """A new subscription to items for which ``wants`` is true."""
@@ -119,8 +153,8 @@ class Feed:
         assert self._events is not None and self._messages is not None
         with session_scope(self._engine) as session:
             return (
-                tickets.events_after(session, self._events.floor),
-                messages.messages_after(session, self._messages.floor),
+                tickets.events_after(session, self._events.floor, limit=PAGE),
+                messages.messages_after(session, self._messages.floor, limit=PAGE),
             )
 
     async def _run(self) -> None:
@@ -130,7 +164,7 @@ class Feed:
             # that races with the event (bpo-42130), which left stop() waiting forever
             woken = asyncio.ensure_future(self._wake.wait())
             try:
-                await asyncio.wait({woken}, timeout=self._interval_s)
+                await asyncio.wait({woken}, timeout=self._tick_s())
             finally:
                 woken.cancel()
             self._wake.clear()
@@ -147,6 +181,8 @@ class Feed:
             items: list[Item] = [e for e in events if e.id in new_events]
             items += [m for m in logged if m.id in new_messages]
             items.sort(key=lambda item: item.created_at)
+            if items and (len(events) >= PAGE or len(logged) >= PAGE):
+                self._wake.set()  # a backlog: read on now rather than at the next (slow) poll
             for item in items:
                 for subscription in list(self._subscriptions):
                     if subscription.wants(item):

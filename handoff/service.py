@@ -41,11 +41,13 @@ class HandoffService:
         clock: Callable[[], datetime] = utcnow,
         sweep_interval_s: float = 1.0,
         feed_interval_s: float = 0.25,
+        feed_safety_interval_s: float = 3.0,
     ) -> None:
         self.engine = engine
         self.policy = policy or sla.SlaPolicy()
         self.clock = clock
-        self.feed = Feed(engine, feed_interval_s)
+        # on PostgreSQL the feed wakes on NOTIFY and polls only every feed_safety_interval_s
+        self.feed = Feed(engine, feed_interval_s, safety_interval_s=feed_safety_interval_s)
         self._sweep_interval_s = sweep_interval_s
         self._sweeper: asyncio.Task[None] | None = None
 
