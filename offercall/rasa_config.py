@@ -37,12 +37,37 @@ def tracker_store_config(database_url: str) -> dict[str, Any]:
     raise ValueError(f"unsupported database for Rasa's tracker store: {url.get_backend_name()}")
 
 
+def lock_store_config(redis_url: str) -> dict[str, Any]:
+    """Rasa's ``lock_store`` section for a ``redis://[user:password@]host:port/db`` URL."""
+    url = make_url(redis_url)
+    if url.drivername not in ("redis", "rediss"):
+        raise ValueError(f"OFFERCALL_REDIS_URL must be a redis:// URL, got {url.drivername}://")
+    config: dict[str, Any] = {
+        "type": "redis",
+        "url": url.host or "localhost",
+        "port": url.port or 6379,
+        "db": int(url.database or 1),
+        "key_prefix": "offercall",
+    }
+    if url.username:
+        config["username"] = url.username
+    if url.password:
+        config["password"] = url.password
+    if url.drivername == "rediss":
+        config["use_ssl"] = True
+    return config
+
+
 def endpoints_config(settings: Settings) -> dict[str, Any]:
-    """The whole endpoints file: action server and tracker store."""
-    return {
+    """The whole endpoints file: action server, tracker store and, when several Rasa servers
+    share the conversations, Redis's lock store (one Rasa server keeps its locks in memory)."""
+    config = {
         "action_endpoint": {"url": settings.action_server_url},
         "tracker_store": tracker_store_config(settings.database_url),
     }
+    if settings.rasa_servers > 1:
+        config["lock_store"] = lock_store_config(settings.redis_url)
+    return config
 
 
 def write_endpoints(settings: Settings) -> Path:

@@ -24,6 +24,8 @@ from tests.postgres import PostgresServer, start_postgres
 from tests.stack import BotStack, launch_stack
 
 STACKS = ("bot_stack", "bot_stack_postgres")
+SCALED_OUT = {"OFFERCALL_RASA_SERVERS": "2", "OFFERCALL_ACTION_SERVERS": "2"}
+"""bot_stack_postgres is the scaled-out profile: two of each behind haproxy, Redis's locks."""
 _launched: dict[str, BotStack] = {}
 _servers: list[PostgresServer] = []
 
@@ -54,7 +56,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                                               ["actions", "rasa"])
     if "bot_stack_postgres" in wanted:
         _launched["bot_stack_postgres"] = launch_stack(
-            factory.mktemp("stack-pg"), _postgres().new_database(), ["actions", "rasa"])
+            factory.mktemp("stack-pg"), _postgres().new_database(), ["actions", "rasa"], SCALED_OUT)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -111,11 +113,12 @@ def bot_stack(trained_model, tmp_path_factory) -> Iterator[BotStack]:
 
 @pytest.fixture(scope="session")
 def bot_stack_postgres(trained_model, postgres_server, tmp_path_factory) -> Iterator[BotStack]:
-    """The same bot with every write, Rasa's tracker store included, on PostgreSQL."""
+    """The same bot with every write, Rasa's tracker store included, on PostgreSQL, scaled out:
+    two Rasa servers and two action servers behind haproxy, with Redis's lock store."""
     stack = _launched.pop("bot_stack_postgres", None)
     if stack is None:
         stack = launch_stack(tmp_path_factory.mktemp("stack-pg"), postgres_server.new_database(),
-                             ["actions", "rasa"])
+                             ["actions", "rasa"], SCALED_OUT)
     yield stack.wait_ready()
     stack.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +54,10 @@ class BotStack:
         self.engine.dispose()
 
 
-def stack_settings(var_dir: Path, database_url: str) -> Settings:
-    """Settings for a private stack: its own database, var dir and free ports."""
+def stack_settings(var_dir: Path, database_url: str,
+                   extra: Mapping[str, str] | None = None) -> Settings:
+    """Settings for a private stack: its own database, var dir and free ports (the servers
+    behind a balancer take the ports just above its own: see offercall/balancer.py)."""
     return Settings.from_environ({
         **os.environ,
         "OFFERCALL_VAR_DIR": str(var_dir),
@@ -63,13 +66,17 @@ def stack_settings(var_dir: Path, database_url: str) -> Settings:
         "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}/webhook",
         "OFFERCALL_PORT": str(free_port()),
         "OFFERCALL_WORKER_PORT": str(free_port()),
+        "OFFERCALL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/1",
+        **(extra or {}),
     })
 
 
-def launch_stack(var_dir: Path, database_url: str, services: list[str]) -> BotStack:
+def launch_stack(var_dir: Path, database_url: str, services: list[str],
+                 extra: Mapping[str, str] | None = None) -> BotStack:
     """Loads the sample whitelist into ``database_url`` and starts ``services`` without waiting
-    for them (Rasa takes most of a minute to load its model: other tests run meanwhile)."""
-    settings = stack_settings(var_dir, database_url)
+    for them (Rasa takes most of a minute to load its model: other tests run meanwhile).
+    ``extra`` settings (environment variables) choose, for example, how many Rasa servers."""
+    settings = stack_settings(var_dir, database_url, extra)
     engine = make_engine(settings.database_url)
     migrate(engine)
     import_whitelist_file(engine, SAMPLE)
@@ -82,6 +89,7 @@ def launch_stack(var_dir: Path, database_url: str, services: list[str]) -> BotSt
     return BotStack(settings, engine, supervisor, launched)
 
 
-def start_stack(var_dir: Path, database_url: str, services: list[str]) -> BotStack:
+def start_stack(var_dir: Path, database_url: str, services: list[str],
+                extra: Mapping[str, str] | None = None) -> BotStack:
     """Loads the sample whitelist into ``database_url`` and starts ``services``, ready."""
-    return launch_stack(var_dir, database_url, services).wait_ready()
+    return launch_stack(var_dir, database_url, services, extra).wait_ready()
