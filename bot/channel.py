@@ -10,22 +10,29 @@ it logs the error, drops the action's events and carries on, so the turn would e
 reply and nothing written. The channel notices such failures (see :class:`FailedActionNotes`)
 and answers ``502 {"error": "action_failed", "failed_actions":
 [...], "messages": [...]}``, so the caller can tell the customer and keep their request.
+
+``GET /webhooks/offercall/metrics`` serves the Rasa process's Prometheus metrics (who may
+scrape: :mod:`bot.scrape`): every turn's time from the message in to the reply out, and the
+turns answered with an error.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import rasa_speedups
+from bot.scrape import CONTENT_TYPE, TURN_BUCKETS, exposition, metrics_token, refusal
 
 rasa_speedups.install()
 
@@ -33,6 +40,20 @@ log = logging.getLogger(__name__)
 
 ACTION_FAILED = "action_failed"
 _failed_actions: ContextVar[list[str] | None] = ContextVar("offercall_failed_actions", default=None)
+
+TURN_SECONDS = Histogram(
+    "offercall_rasa_turn_seconds",
+    "A message into Rasa's offercall channel to the bot's reply out (NLU, policies, actions)",
+    buckets=TURN_BUCKETS,
+)
+TURN_FAILURES = Counter(
+    "offercall_rasa_turn_failures",
+    "Turns answered with an error: a custom action failed (action_failed) or the turn crashed "
+    "(error)",
+    ["reason"],
+)
+for _reason in (ACTION_FAILED, "error"):
+    TURN_FAILURES.labels(_reason)  # present at 0 from the start
 
 
 class FailedActionNotes(logging.Handler):
@@ -73,6 +94,15 @@ class OffercallInput(InputChannel):
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         webhook = Blueprint("offercall_webhook", __name__)
+        scrape_token = metrics_token()  # read at start-up: a malformed one stops the server
+
+        @webhook.route("/metrics", methods=["GET"])
+        async def metrics(request: Request) -> HTTPResponse:
+            refused = refusal(request.headers.get("Authorization"), request.ip, scrape_token)
+            if refused is not None:
+                return response.json({"error": refused.message}, status=refused.status,
+                                      headers=refused.headers)
+            return response.raw(exposition(), content_type=CONTENT_TYPE)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -93,15 +123,19 @@ class OffercallInput(InputChannel):
             )
             failed: list[str] = []
             token = _failed_actions.set(failed)
+            started = time.perf_counter()
             try:
                 await on_new_message(message)
             except Exception:  # the turn failed: say so instead of answering with silence
                 log.exception("bot.channel.turn_failed")
+                TURN_FAILURES.labels("error").inc()
                 return response.json({"error": "the assistant failed on this turn"}, status=500)
             finally:
                 _failed_actions.reset(token)
+                TURN_SECONDS.observe(time.perf_counter() - started)
             if failed:
                 log.error("bot.channel.action_failed", extra={"actions": failed})
+                TURN_FAILURES.labels(ACTION_FAILED).inc()
                 return response.json(
                     {"error": ACTION_FAILED, "failed_actions": failed,
                      "messages": collector.messages},

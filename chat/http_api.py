@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
 from aiohttp import web
 
 from bot.client import BotTurn, RasaUnavailable
+from chat import metrics
 from chat.config import CHAT
 from chat.tokens import TokenError, verify
 from handoff.api import HANDOFF
@@ -73,6 +75,8 @@ async def _ask_bot(
         return await app[CHAT].bot.send(conversation_id, text)
     except RasaUnavailable as exc:
         log.error("chat.rasa.unavailable", extra={"conversation_id": conversation_id})
+        if text is not None:
+            metrics.count_failure("http", exc)
         raise ChatError(503, "the assistant is unavailable, please try again shortly") from exc
 
 
@@ -120,6 +124,7 @@ async def start_conversation(request: web.Request) -> web.Response:
 
 async def send_message(request: web.Request) -> web.Response:
     """POST /api/chat/{conversation_id}/messages {"token", "text"} -> {"texts", "directives"}."""
+    received = time.perf_counter()
     try:
         body = await _json_body(request)
         customer_id = _customer_of(request, body)
@@ -132,4 +137,6 @@ async def send_message(request: web.Request) -> web.Response:
         turn = await _ask_bot(request.app, conversation_id, text.strip())
     except ChatError as exc:
         return _error(exc)
-    return web.json_response(turn_json(turn))
+    answer = web.json_response(turn_json(turn))
+    metrics.observe_turn("http", received)
+    return answer

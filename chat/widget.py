@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy.orm import Session
 
 from bot.client import BotTurn, RasaUnavailable
+from chat import metrics
 from chat.config import CHAT
 from chat.tokens import TokenError, verify
 from handoff import messages, routing, tickets
@@ -67,6 +69,8 @@ class _WidgetSocket:
         self.ticket_ids: set[int] = set()
         self.state = "bot"
         self.lock = asyncio.Lock()
+        self.awaiting: dict[int, float] = {}
+        """A bot reply's first message id -> when the customer's message it answers came in."""
 
     # ------------------------------------------------------------ pushing
     def wants(self, item: Item) -> bool:
@@ -90,6 +94,9 @@ class _WidgetSocket:
             return
         self.sent.add(message.id)
         await self.ws.send_json({"type": "message", **_customer_view(message)})
+        received = self.awaiting.pop(message.id, None)
+        if received is not None:
+            metrics.observe_turn("widget", received)
 
     async def _refresh_state(self) -> None:
         conversation_id = self.conversation_id
@@ -157,6 +164,7 @@ class _WidgetSocket:
         return conversation_id
 
     async def message(self, frame: dict[str, Any]) -> None:
+        received = time.perf_counter()
         conversation_id = self.conversation_id
         if conversation_id is None:
             raise WidgetError(409, "say hello first")
@@ -183,10 +191,22 @@ class _WidgetSocket:
         if new and state == "bot":
             try:
                 turn = await self.app[CHAT].bot.send(conversation_id, saved.text)
-            except RasaUnavailable:
+            except RasaUnavailable as exc:
                 log.error("widget.rasa.unavailable", extra={"conversation_id": conversation_id})
+                metrics.count_failure("widget", exc)
                 turn = BotTurn([UNAVAILABLE], [])
-            await self._store_bot_turn(conversation_id, turn)
+            reply = await self._store_bot_turn(conversation_id, turn)
+            self._time_reply(reply, received)
+
+    def _time_reply(self, reply: int | None, received: float) -> None:
+        """The turn is timed when the reply's first message goes out on this socket (pushed by
+        the feed, :meth:`_send_message`), or now if the feed was quicker."""
+        if reply is None:
+            return
+        if reply in self.sent:
+            metrics.observe_turn("widget", received)
+        else:
+            self.awaiting[reply] = received
 
     async def leave(self) -> None:
         """The customer closed the chat: a wait for an agent ends as abandoned."""
@@ -201,19 +221,23 @@ class _WidgetSocket:
 
         await self.service.run(work)
 
-    async def _store_bot_turn(self, conversation_id: str, turn: BotTurn) -> None:
+    async def _store_bot_turn(self, conversation_id: str, turn: BotTurn) -> int | None:
+        """Logs the bot's turn; returns the id of its first message (None: it said nothing)."""
         directives = [{"name": d.name, **d.data} for d in turn.directives]
 
-        def work(session: Session, now: datetime) -> None:
+        def work(session: Session, now: datetime) -> int | None:
+            ids = []
             for index, text in enumerate(turn.texts):
                 last = index == len(turn.texts) - 1
-                messages.post(session, conversation_id=conversation_id, sender="bot", text=text,
-                              now=now, data={"directives": directives} if last else {})
+                ids.append(messages.post(session, conversation_id=conversation_id, sender="bot",
+                                         text=text, now=now,
+                                         data={"directives": directives} if last else {})[0].id)
             if not turn.texts and directives:
-                messages.post(session, conversation_id=conversation_id, sender="system", text="",
-                              now=now, data={"directives": directives})
+                ids.append(messages.post(session, conversation_id=conversation_id, sender="system",
+                                         text="", now=now, data={"directives": directives})[0].id)
+            return ids[0] if ids else None
 
-        await self.service.run(work)
+        return await self.service.run(work)
 
 
 def _customer_view(message: messages.LoggedMessage) -> dict[str, Any]:

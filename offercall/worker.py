@@ -15,7 +15,8 @@ supervisor) carries on where it was. Calls it had in flight are closed as interr
 their leases lapse, and no target is ever held by two dialers.
 
 ``GET /health`` on ``OFFERCALL_WORKER_PORT`` answers once the voice is warm, with what the
-worker is dialling.
+worker is dialling; ``GET /metrics`` there serves its Prometheus metrics (calls in flight and
+placed, outcomes, voice turn latency, SIP lines and late frames).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from core.clock import utcnow
 from core.settings import Settings
 from offercall.call_placing import CallPlacing
 from offercall.click_calls import ClickCallPlacer
+from offercall.metrics import add_metrics_route
+from offercall.worker_metrics import Lines, worker_registry
 from outbound import campaigns
 from outbound.chat_callbacks import adopt_chat_callbacks
 from outbound.dialer import Dialer, DialerStatus, default_dialer_id
@@ -181,6 +184,10 @@ class Worker:
                 log.error("worker.dialer_crashed", exc_info=error, extra={"campaign": campaign_id})
                 self._crashed_at[campaign_id] = asyncio.get_running_loop().time()
 
+    def dialers(self) -> dict[str, Dialer]:
+        """The dialers running now, by campaign."""
+        return {campaign_id: running.dialer for campaign_id, running in self._running.items()}
+
     def health(self) -> dict[str, Any]:
         """What the worker is doing, for ``GET /health``."""
         return {
@@ -192,12 +199,15 @@ class Worker:
         }
 
 
-async def _health_site(worker: Worker, settings: Settings) -> web.AppRunner:
+async def _health_site(
+    worker: Worker, settings: Settings, lines: Lines | None = None
+) -> web.AppRunner:
     async def health(_: web.Request) -> web.Response:
         return web.json_response(worker.health())
 
     app = web.Application()
     app.router.add_get("/health", health)
+    add_metrics_route(app, worker_registry(worker, lines))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.worker_port).start()
@@ -226,7 +236,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
                                           policy=ClickCallPolicy.from_settings(settings))
             worker = Worker(engine, placing, lead_policies=policies, worker_id=worker_id,
                             click_calls=click_calls)
-            runner = await _health_site(worker, settings)
+            runner = await _health_site(worker, settings, sip)
             try:
                 await worker.run(stop)
             finally:

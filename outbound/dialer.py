@@ -24,7 +24,7 @@ from core.clock import utcnow
 from core.vocabulary import DialOutcome
 from handoff import routing
 from handoff.agents import all_accounts
-from outbound import campaigns, lifecycle
+from outbound import campaigns, lifecycle, metrics
 from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
 from outbound.pacing import Capacity, PacingDecision, calls_to_start, transfer_rate
 from persistence import store
@@ -168,6 +168,7 @@ class Dialer:
         for job in claimed.jobs:
             self._calls[job.attempt_id] = asyncio.create_task(self._call(job), name=job.call_id)
             self.status.started += 1
+        metrics.CALLS_PLACED.inc(len(claimed.jobs))
         self._changed()
 
     async def _pace(self, campaign: campaigns.CampaignInfo, now: datetime) -> PacingDecision:
@@ -193,6 +194,7 @@ class Dialer:
         except Exception as exc:  # the call failed to run: record it, retry later
             log.exception("dialer.call_failed", extra={"call_id": job.call_id})
             done = campaigns.AttemptOutcome(outcome=DialOutcome.FAILED, facts={"error": str(exc)[:500]})
+        metrics.CALLS_ENDED.labels(str(done.outcome)).inc()
         try:
             kept = await self._db(lambda s: campaigns.finish_attempt(
                 s, job.attempt_id, self.dialer_id, done, self.clock()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from voice import metrics
 from voice.events import TranscriptEntry
 
 
@@ -33,6 +34,7 @@ class TurnLatency:
             "tts_first_audio": _ms(first_audio - self.replied_wall),
             "total": _ms(first_audio - self.endpoint_wall),
         }
+        metrics.observe_turn(self.entry.latency_ms)
         return self.entry.latency_ms
 
 

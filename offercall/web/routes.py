@@ -15,6 +15,7 @@ from handoff.api import add_console_routes
 from handoff.staff_api import add_staff_routes
 from offercall.web import media
 from offercall.web.keys import SETTINGS
+from offercall.web.metrics import add_web_metrics
 from outbound.web.call_log_api import add_call_log_routes
 from outbound.web.campaign_api import add_campaign_routes
 from outbound.web.pages import add_workspace_pages
@@ -28,6 +29,7 @@ async def health(_: web.Request) -> web.Response:
 def setup_routes(app: web.Application) -> None:
     """Register the routes."""
     app.router.add_get("/health", health)
+    add_web_metrics(app)
     add_chat_routes(app)
     app.router.add_get("/media/{protocol}", media.media_stream)
     add_console_routes(app)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pjsua2 as pj
 
+from voice import metrics
 from voice.audio import FRAME_MS, MULAW_8K, PCM_8K, decode, encode, frames
 from voice.errors import TransportError
 from voice.events import Answer, AudioIn, DtmfIn, InboundEvent, RemoteHangup
@@ -110,6 +111,7 @@ class _LegEvents:
 
     def on_final_stats(self, stats: dict[str, int]) -> None:
         self.final_stats = dict(stats)  # a single assignment: safe from another thread
+        metrics.count_frames(stats)  # prometheus_client's counters are thread-safe
 
 
 async def _until_disconnected(events: _LegEvents, timeout_s: float) -> None:
