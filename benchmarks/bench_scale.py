@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import os
 import statistics
 import sys
 import tempfile
@@ -46,6 +47,8 @@ class Result:
     apologies: int = 0
     elapsed_s: float = 0.0
     memory_mb: dict[str, float] = field(default_factory=dict)
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU time during the measured run, by process, and the whole machine's ("all")."""
 
     @property
     def rate(self) -> float:
@@ -54,6 +57,21 @@ class Result:
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int) -> int:
+    """User plus system CPU of a process, in clock ticks, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def machine_busy_ticks() -> int:
+    """Every core's non-idle CPU time since boot, in clock ticks."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values) - values[3] - values[4]  # minus idle and iowait
 
 
 def rss_mb(pid: int) -> float:
@@ -93,10 +111,16 @@ async def load(stack: BotStack, customers: int, seconds: float, result: Result) 
                                      timeout=aiohttp.ClientTimeout(total=30)) as session:
         warm_until = time.monotonic() + 5
         await asyncio.gather(*(customer(session, stack, warm_until, None) for _ in range(customers)))
+        pids = {name: process.pid for name, process in stack.supervisor.started.items()}
+        pids["load (this benchmark)"] = os.getpid()
+        before = {name: cpu_ticks(pid) for name, pid in pids.items()}
+        busy_before = machine_busy_ticks()
         started = time.monotonic()
         await asyncio.gather(*(customer(session, stack, started + seconds, result)
                                for _ in range(customers)))
         result.elapsed_s = time.monotonic() - started
+        result.cpu_ms = {name: (cpu_ticks(pid) - before[name]) * TICK_MS for name, pid in pids.items()}
+        result.cpu_ms["all"] = (machine_busy_ticks() - busy_before) * TICK_MS
 
 
 def run_profile(profile: str, database_url: str, customers: int, seconds: float) -> Result:
@@ -162,6 +186,10 @@ def main() -> None:
     base = results[0]
     for result in results[1:]:
         print(f"{result.profile} against {base.profile}: {result.rate / base.rate:.2f}x the messages/s")
+    print("CPU per message (ms), by process; 'all' is the whole machine (PostgreSQL included):")
+    for result in results:
+        turns = len(result.latencies_ms) or 1
+        print(f"  {result.profile}: " + ", ".join(f"{k} {v / turns:.1f}" for k, v in result.cpu_ms.items()))
     print("resident memory (MB):")
     for result in results:
         print(f"  {result.profile}: " + ", ".join(f"{k} {v:.0f}" for k, v in result.memory_mb.items()))

@@ -16,6 +16,10 @@ command -v sox >/dev/null 2>&1 || need_apt+=(sox)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)  # Chinese glyphs
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)  # the SIP tests' customer and agent phones
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)  # SIP failure paths and the load benchmark
+# the scaled-out profile (several Rasa servers): Rasa's lock store and the balancer; the test
+# suite runs its PostgreSQL bot stack this way. offercall starts its own instances of both.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 if ((${#need_apt[@]})); then
   say "installing system packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

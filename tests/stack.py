@@ -26,6 +26,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(size: int, taken: set[int]) -> int:
+    """A free port P with P+1 … P+size-1 free too and none of them in ``taken`` (a balancer
+    on P, its servers just above: offercall/balancer.py); the block is added to ``taken``."""
+    while True:
+        first = free_port()
+        block = set(range(first, first + size))
+        if not block & taken and all(_bindable(port) for port in block):
+            taken |= block
+            return first
+
+
 @dataclass
 class BotStack:
     settings: Settings
@@ -58,16 +78,21 @@ def stack_settings(var_dir: Path, database_url: str,
                    extra: Mapping[str, str] | None = None) -> Settings:
     """Settings for a private stack: its own database, var dir and free ports (the servers
     behind a balancer take the ports just above its own: see offercall/balancer.py)."""
+    extra = dict(extra or {})
+    taken: set[int] = set()
+    rasa = free_port_block(1 + int(extra.get("OFFERCALL_RASA_SERVERS", "1")), taken)
+    actions = free_port_block(1 + int(extra.get("OFFERCALL_ACTION_SERVERS", "1")), taken)
+    web, worker, redis = (free_port_block(1, taken) for _ in range(3))
     return Settings.from_environ({
         **os.environ,
         "OFFERCALL_VAR_DIR": str(var_dir),
         "DATABASE_URL": database_url,
-        "RASA_URL": f"http://127.0.0.1:{free_port()}",
-        "ACTION_SERVER_URL": f"http://127.0.0.1:{free_port()}/webhook",
-        "OFFERCALL_PORT": str(free_port()),
-        "OFFERCALL_WORKER_PORT": str(free_port()),
-        "OFFERCALL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/1",
-        **(extra or {}),
+        "RASA_URL": f"http://127.0.0.1:{rasa}",
+        "ACTION_SERVER_URL": f"http://127.0.0.1:{actions}/webhook",
+        "OFFERCALL_PORT": str(web),
+        "OFFERCALL_WORKER_PORT": str(worker),
+        "OFFERCALL_REDIS_URL": f"redis://127.0.0.1:{redis}/1",
+        **extra,
     })
 
 
