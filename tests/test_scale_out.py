@@ -45,7 +45,7 @@ def test_the_balancer_spreads_each_kind_over_its_servers_on_the_ports_above_its_
 
 
 def test_one_of_each_needs_no_balancer_and_no_redis():
-    settings = _settings()
+    settings = _settings(OFFERCALL_WORKERS="1")
     assert not settings.scaled_out
     names = [service.name for service in services(settings)]
     assert names == ["actions", "rasa", "web", "worker"]
@@ -126,3 +126,18 @@ def test_a_conversation_goes_on_when_its_rasa_server_is_killed(bot_stack_postgre
     while stack.supervisor.restarts("rasa-1") < 1 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert stack.supervisor.restarts("rasa-1") == 1 and stack.supervisor.restarts("actions-1") == 1
+
+
+def test_workers_are_chosen_from_the_cores_each_on_its_own_ports():
+    settings = _settings(OFFERCALL_WORKERS="auto")
+    assert settings.workers == min(16, os.cpu_count() or 1)
+    assert settings.dial_lines == 4 * settings.workers  # PJSIP holds 4 calls in each
+    assert _settings(OFFERCALL_WORKERS="auto", DATABASE_URL="sqlite:////tmp/oc.db").workers == 1
+    three = [s for s in services(_settings(OFFERCALL_WORKERS="3", OFFERCALL_WORKER_PORT="8081"))
+             if s.of_kind == "worker"]
+    assert [s.name for s in three] == ["worker-1", "worker-2", "worker-3"]
+    assert [s.health_url.rsplit(":", 1)[1] for s in three] == ["8081/health", "8082/health", "8083/health"]
+    assert [s.env["OFFERCALL_SIP_PORT"] for s in three] == ["5060", "5061", "5062"]
+    assert [s.env["OFFERCALL_SIP_RTP_PORT"] for s in three] == ["40000", "42000", "44000"]
+    with pytest.raises(SettingsError, match="OFFERCALL_WORKERS above 1 needs"):
+        _settings(OFFERCALL_WORKERS="2", DATABASE_URL="sqlite:////tmp/oc.db")
