@@ -26,6 +26,9 @@ from tests.stack import BotStack, launch_stack
 STACKS = ("bot_stack", "bot_stack_postgres")
 SCALED_OUT = {"OFFERCALL_RASA_SERVERS": "2", "OFFERCALL_ACTION_SERVERS": "2"}
 """bot_stack_postgres is the scaled-out profile: two of each behind haproxy, Redis's locks."""
+SCALED_NICENESS = 19
+"""Its two Rasa servers load their model (a minute of CPU each) while the other tests run: at
+the lowest priority they take only the CPU those leave idle."""
 _launched: dict[str, BotStack] = {}
 _servers: list[PostgresServer] = []
 
@@ -36,10 +39,13 @@ def _needs_a_stack(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    """Modules with a test that needs the bot's servers run after the others (whole modules,
-    so module fixtures are set up once)."""
+    """Modules with a test that needs the bot's servers run after the others, those that need
+    the scaled-out stack (it kills its servers) last (whole modules, so module fixtures are set
+    up once)."""
     late = {item.module for item in items if _needs_a_stack(item)}
-    items.sort(key=lambda item: item.module in late)
+    scaled = {item.module for item in items
+              if "bot_stack_postgres" in getattr(item, "fixturenames", ())}
+    items.sort(key=lambda item: (item.module in late, item.module in scaled))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -56,7 +62,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                                               ["actions", "rasa"])
     if "bot_stack_postgres" in wanted:
         _launched["bot_stack_postgres"] = launch_stack(
-            factory.mktemp("stack-pg"), _postgres().new_database(), ["actions", "rasa"], SCALED_OUT)
+            factory.mktemp("stack-pg"), _postgres().new_database(), ["actions", "rasa"], SCALED_OUT,
+            niceness=SCALED_NICENESS)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -118,7 +125,7 @@ def bot_stack_postgres(trained_model, postgres_server, tmp_path_factory) -> Iter
     stack = _launched.pop("bot_stack_postgres", None)
     if stack is None:
         stack = launch_stack(tmp_path_factory.mktemp("stack-pg"), postgres_server.new_database(),
-                             ["actions", "rasa"], SCALED_OUT)
+                             ["actions", "rasa"], SCALED_OUT, niceness=SCALED_NICENESS)
     yield stack.wait_ready()
     stack.stop()
 

@@ -97,7 +97,7 @@ def stack_settings(var_dir: Path, database_url: str,
 
 
 def launch_stack(var_dir: Path, database_url: str, services: list[str],
-                 extra: Mapping[str, str] | None = None) -> BotStack:
+                 extra: Mapping[str, str] | None = None, *, niceness: int = 0) -> BotStack:
     """Loads the sample whitelist into ``database_url`` and starts ``services`` without waiting
     for them (Rasa takes most of a minute to load its model: other tests run meanwhile).
     ``extra`` settings (environment variables) choose, for example, how many Rasa servers."""
@@ -105,7 +105,7 @@ def launch_stack(var_dir: Path, database_url: str, services: list[str],
     engine = make_engine(settings.database_url)
     migrate(engine)
     import_whitelist_file(engine, SAMPLE)
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(settings, niceness=niceness)
     try:
         launched = supervisor.launch(services, echo=False)
     except Exception:
