@@ -31,10 +31,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import rasa_speedups
+from bot import rasa_durability, rasa_speedups
 from bot.scrape import CONTENT_TYPE, TURN_BUCKETS, exposition, metrics_token, refusal
 
 rasa_speedups.install()
+rasa_durability.install()
 
 log = logging.getLogger(__name__)
 

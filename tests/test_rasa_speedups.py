@@ -1,5 +1,6 @@
-"""Rasa checks action server replies with a validator built once, exactly as strictly, and
-skips TED only where its answer could not be chosen."""
+"""What offercall changes in the Rasa process: action server replies checked with a validator
+built once, exactly as strictly; TED skipped only where its answer could not be chosen; and a
+turn whose tracker cannot be read or stored fails instead of being answered and forgotten."""
 
 from __future__ import annotations
 
@@ -97,3 +98,38 @@ def test_installed_in_rasas_policies() -> None:
 
     assert "_unless_decided" in TEDPolicy.predict_action_probabilities.__qualname__
     assert "_noting" in RulePolicy.predict_action_probabilities.__qualname__
+
+
+class BrokenStore:
+    """A primary tracker store whose database is down."""
+
+    domain = None
+    event_broker = None
+
+    async def retrieve(self, sender_id: str):
+        raise ConnectionError("PostgreSQL is restarting")
+
+    async def retrieve_full_tracker(self, sender_id: str):
+        raise ConnectionError("PostgreSQL is restarting")
+
+    async def save(self, tracker) -> None:
+        raise ConnectionError("PostgreSQL is restarting")
+
+
+async def test_a_turn_rasa_cannot_read_or_store_fails_instead_of_being_forgotten():
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    store = FailSafeTrackerStore(BrokenStore())  # type: ignore[arg-type]
+    with pytest.raises(ConnectionError):
+        await store.retrieve("chat-1")  # stock Rasa: None, a new conversation from scratch
+    with pytest.raises(ConnectionError):
+        await store.retrieve_full_tracker("chat-1")
+    with pytest.raises(ConnectionError):
+        await store.save(object())  # stock Rasa: kept in this process's memory only
+
+
+def test_rasas_postgresql_engine_replaces_connections_a_restart_left_dead():
+    from rasa.core import tracker_store
+
+    assert tracker_store.create_engine_kwargs("postgresql://bank@db/offers")["pool_pre_ping"] is True
+    assert "pool_pre_ping" not in tracker_store.create_engine_kwargs("sqlite:///var/offercall.db")
