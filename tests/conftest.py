@@ -39,13 +39,10 @@ def _needs_a_stack(item: pytest.Item) -> bool:
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
-    """Modules with a test that needs the bot's servers run after the others, those that need
-    the scaled-out stack (it kills its servers) last (whole modules, so module fixtures are set
-    up once)."""
+    """Modules with a test that needs the bot's servers run after the others (whole modules,
+    so module fixtures are set up once)."""
     late = {item.module for item in items if _needs_a_stack(item)}
-    scaled = {item.module for item in items
-              if "bot_stack_postgres" in getattr(item, "fixturenames", ())}
-    items.sort(key=lambda item: (item.module in late, item.module in scaled))
+    items.sort(key=lambda item: item.module in late)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

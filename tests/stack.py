@@ -16,14 +16,14 @@ from offercall.processes import Service, Supervisor
 from outbound.whitelist import import_whitelist_file
 from persistence.engine import make_engine
 from persistence.migrator import migrate
+from tests.ports import candidate_port, reserve
 
 SAMPLE = PROJECT_ROOT / "data" / "whitelist_sample.csv"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port for a test server (below the ephemeral range: see tests/ports.py)."""
+    return candidate_port()
 
 
 def _bindable(port: int) -> bool:
@@ -43,6 +43,7 @@ def free_port_block(size: int, taken: set[int]) -> int:
         block = set(range(first, first + size))
         if not block & taken and all(_bindable(port) for port in block):
             taken |= block
+            reserve(block)
             return first
 
 
@@ -92,6 +93,7 @@ def stack_settings(var_dir: Path, database_url: str,
         "OFFERCALL_PORT": str(web),
         "OFFERCALL_WORKER_PORT": str(worker),
         "OFFERCALL_REDIS_URL": f"redis://127.0.0.1:{redis}/1",
+        "OFFERCALL_WORKERS": "1",  # one worker (4 lines) unless a test asks for more
         **extra,
     })
 

@@ -84,6 +84,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.ports import candidate_port
+
 SAMPLE_RATE = 8000
 LOOPBACK = "127.0.0.1"
 MODULE_PATH = Path("/usr/lib/baresip/modules")
@@ -120,9 +122,7 @@ def free_port(*, udp_and_tcp: bool = True) -> int:
     """A port on 127.0.0.1 that is free now (for UDP and TCP) and not handed out before."""
     kinds = (socket.SOCK_DGRAM, socket.SOCK_STREAM) if udp_and_tcp else (socket.SOCK_STREAM,)
     for _ in range(200):
-        with socket.socket(socket.AF_INET, kinds[0]) as sock:
-            sock.bind((LOOPBACK, 0))
-            port = sock.getsockname()[1]
+        port = candidate_port()  # below the ephemeral range: see tests/ports.py
         # baresip also opens a TLS listener on SIP port + 1; keep that one free as well.
         if udp_and_tcp and not _port_is_free(port + 1, (socket.SOCK_STREAM,)):
             continue
