@@ -25,15 +25,17 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.client import BotTurn, RasaUnavailable
-from chat import metrics
+from chat import lost_turns, metrics
 from chat.config import CHAT
 from chat.tokens import TokenError, verify
 from handoff import messages, routing, tickets
 from handoff.api import HANDOFF
 from handoff.feed import Item
+from core.owners import pid_alive
 from persistence import store
 from persistence.schema import Conversation
 
@@ -140,6 +142,18 @@ class _WidgetSocket:
                 lambda session, _: messages.history(session, conversation_id, after))
             for message in missed:
                 await self._send_message(message)
+        await self._apologise_for_lost_turn(conversation_id)
+
+    async def _apologise_for_lost_turn(self, conversation_id: str) -> None:
+        """A customer back from a dropped socket whose last message went to a server that
+        died before answering is asked to say it again (:mod:`chat.lost_turns`)."""
+        owner = self.app[CHAT].owner
+        apology = await self.service.run(lambda session, now: lost_turns.apologise_if_lost(
+            session, conversation_id, now, me=owner, pid_alive=pid_alive))
+        if apology is not None:
+            log.warning("widget.lost_turn.apologised", extra={"conversation_id": conversation_id})
+            async with self.lock:
+                await self._send_message(apology)
 
     async def _belongs(self, conversation_id: str, customer_id: str) -> bool:
         def check(session: Session, _: datetime) -> bool:
@@ -176,6 +190,8 @@ class _WidgetSocket:
         if not isinstance(client_id, str) or not 0 < len(client_id) <= 64:
             raise WidgetError(400, "client_id (up to 64 characters) is required")
 
+        owner = self.app[CHAT].owner.tag
+
         def save(session: Session, now: datetime) -> tuple[messages.LoggedMessage, bool, str]:
             ticket = tickets.ticket_for_conversation(session, conversation_id)
             state = conversation_state(ticket)
@@ -183,6 +199,8 @@ class _WidgetSocket:
                 session, conversation_id=conversation_id, sender="customer", text=text.strip(),
                 client_msg_id=client_id, now=now,
                 handoff_id=ticket.id if ticket is not None and state != "bot" else None,
+                # while the bot has the turn, say who took it there (chat.lost_turns)
+                data={lost_turns.TURN_OWNER: owner} if state == "bot" else None,
             )
             return saved, new, state
 
@@ -232,9 +250,10 @@ class _WidgetSocket:
                 ids.append(messages.post(session, conversation_id=conversation_id, sender="bot",
                                          text=text, now=now,
                                          data={"directives": directives} if last else {})[0].id)
-            if not turn.texts and directives:
+            if not turn.texts:  # logged even when empty: the customer's turn is answered
+                data = {"directives": directives} if directives else {"event": "no_reply"}
                 ids.append(messages.post(session, conversation_id=conversation_id, sender="system",
-                                         text="", now=now, data={"directives": directives})[0].id)
+                                         text="", now=now, data=data)[0].id)
             return ids[0] if ids else None
 
         return await self.service.run(work)
@@ -268,6 +287,7 @@ async def widget_socket(request: web.Request) -> web.WebSocketResponse:
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
                 continue
+            kind = None
             try:
                 data = json.loads(frame.data)
                 if not isinstance(data, dict):
@@ -288,6 +308,9 @@ async def widget_socket(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json({"type": "error", "status": 400, "message": "frames must be JSON"})
             except WidgetError as exc:
                 await ws.send_json({"type": "error", "status": exc.status, "message": str(exc)})
+            except (OperationalError, InterfaceError):  # the database is away: nothing written
+                log.error("widget.database.unavailable", extra={"kind": kind})
+                await ws.send_json({"type": "error", "status": 503, "message": UNAVAILABLE})
     except ConnectionResetError:
         pass
     finally:

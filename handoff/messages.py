@@ -104,6 +104,15 @@ def history(session: Session, conversation_id: str, after_id: int = 0, limit: in
     return [_logged(row) for row in rows]
 
 
+def last(session: Session, conversation_id: str) -> LoggedMessage | None:
+    """The conversation's newest message (None when it has none)."""
+    row = session.execute(
+        select(Message).where(Message.conversation_id == conversation_id)
+        .order_by(Message.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    return _logged(row) if row is not None else None
+
+
 def messages_after(session: Session, after_id: int, limit: int = 500) -> list[LoggedMessage]:
     """Every conversation's messages after ``after_id`` (the feed tails this)."""
     rows = session.execute(select(Message).where(Message.id > after_id).order_by(Message.id).limit(limit)).scalars()

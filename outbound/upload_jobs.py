@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +22,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
+from core.owners import Owner, is_orphaned, pid_alive
 from core.vocabulary import AuditAction
 from outbound import whitelist
 from outbound.uploads import (
@@ -32,7 +31,6 @@ from outbound.uploads import (
     Upload,
     UploadState,
     UploadStore,
-    is_orphaned,
     mask_field,
     mask_reason,
 )
@@ -143,21 +141,19 @@ class UploadRunner:
         self.engine = engine
         self.max_bytes = max_bytes
         self.today = today
-        self._host, self._pid = socket.gethostname(), os.getpid()
-        self._runner = os.urandom(4).hex()
+        self._me = Owner.of_this_process()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = threading.Event()
 
     @property
     def worker(self) -> str:
-        return f"{self._host}@{self._pid}:{self._runner}"
+        return self._me.tag
 
     async def start(self) -> None:
         """Resumes uploads whose worker died mid-job."""
         for upload in await asyncio.to_thread(lambda: list(self.store.all())):
             if upload.state in BUSY and is_orphaned(
-                    upload.worker, host=self._host, pid=self._pid, runner=self._runner,
-                    pid_alive=_alive(upload.worker)):
+                    upload.worker, me=self._me, pid_alive=pid_alive(upload.worker)):
                 log.info("whitelist.upload.resumed upload=%s state=%s", upload.id, upload.state)
                 if upload.state is UploadState.PARSING:
                     self.parse(upload)
@@ -260,16 +256,3 @@ class UploadRunner:
         upload.bad, upload.bad_rows = len(report.errors), shown_errors(report.errors)
         write_bad_rows(data, upload.filename, report.errors, self.store.errors_csv(upload.id))
 
-
-def _alive(worker: str | None) -> bool:
-    """Whether the worker's process (on this host) is running."""
-    pid = (worker or "").rpartition("@")[2].partition(":")[0]
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except PermissionError:
-        return True  # somebody else's process
-    except (ProcessLookupError, OverflowError):
-        return False
-    return True

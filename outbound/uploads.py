@@ -88,22 +88,6 @@ def confirm_refusal(upload: Upload) -> str | None:
     }[upload.state]
 
 
-def is_orphaned(worker: str | None, *, host: str, pid: int, runner: str,
-                pid_alive: bool) -> bool:
-    """Whether a busy upload's worker is gone: it ran on this host, in a process that has
-    ended or in this process under an earlier runner (one runs per app). Another host's
-    workers are left alone: we cannot tell whether they live."""
-    if not worker:
-        return True
-    their_host, _, rest = worker.rpartition("@")
-    their_pid, _, their_runner = rest.partition(":")
-    if their_host != host or not their_pid.isdigit():
-        return False
-    if int(their_pid) == pid:
-        return their_runner != runner
-    return not pid_alive
-
-
 class UploadStore:
     """The uploads directory: one subdirectory per upload."""
 

@@ -19,10 +19,10 @@ from aiohttp import FormData, WSServerHandshakeError
 from sqlalchemy import func, select
 
 from core.access import ROLE_PERMISSIONS, Permission
+from core.owners import Owner, is_orphaned
 from core.vocabulary import AuditAction, Role
 from handoff.agents import add_agent
 from offercall.web.app import init_app
-from outbound.uploads import is_orphaned
 from outbound.web.whitelist_api import WHITELIST_UPLOADS
 from outbound.whitelist import COLUMNS
 from persistence import audit
@@ -344,4 +344,4 @@ async def test_uploads_survive_a_restart_and_interrupted_jobs_resume(aiohttp_cli
     ("there@200:any", False, False),          # another host's: we cannot tell, leave it
 ])
 def test_a_starting_server_resumes_only_uploads_whose_worker_is_gone(worker, pid_alive, resume):
-    assert is_orphaned(worker, host="here", pid=100, runner="now", pid_alive=pid_alive) is resume
+    assert is_orphaned(worker, me=Owner("here", 100, "now"), pid_alive=pid_alive) is resume

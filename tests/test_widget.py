@@ -4,17 +4,21 @@ dropped connection without loss or duplicates, and a human agent taking the chat
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import pytest
 
+from chat.lost_turns import LOST_TURN_APOLOGY, TURN_OWNER
 from chat.tokens import issue
 from core.clock import utcnow
+from core.owners import Owner
 from core.settings import PROJECT_ROOT
-from handoff import agents
+from handoff import agents, messages
 from offercall.web.app import init_app
 from persistence import branches
 from persistence.engine import session_scope
+from tests.test_lost_turns import dead_pid
 
 pytestmark = pytest.mark.model
 
@@ -163,3 +167,45 @@ async def test_an_agent_takes_over_the_chat_and_the_bot_resumes_after(client, bo
     answer = await say(ws, "利率是多少", "t-5")
     assert any("%" in t or "百分之" in t or "利率" in t for t in texts(answer, "bot"))
     await ws.close()
+
+
+async def test_a_turn_whose_server_died_gets_one_apology_when_the_customer_reconnects(client, bot_stack):
+    ws = await client.ws_connect("/ws/widget")
+    conversation = (await hello(ws, bot_stack))[-1]["conversation_id"]
+    opening = await frames_until(ws, lambda f: f["type"] == "message" and f["sender"] == "bot")
+    await ws.close()
+    # another web server stored the customer's message, took it to the bot and was killed
+    gone = Owner(Owner.of_this_process().host, dead_pid(), "gone").tag
+    with session_scope(bot_stack.engine) as session:
+        lost, _ = messages.post(session, conversation_id=conversation, sender="customer",
+                                text="利率多少", client_msg_id="c-9", now=utcnow(),
+                                data={TURN_OWNER: gone})
+
+    for _ in range(2):  # the widget reconnects here, then once more
+        again = await client.ws_connect("/ws/widget")
+        frames = await hello(again, bot_stack, conversation_id=conversation, after=opening[-1]["id"])
+        frames += await frames_until(again, lambda f: f["type"] == "message" and f["sender"] == "bot")
+        assert texts(frames, "customer") == ["利率多少"]
+        assert texts(frames, "bot") == [LOST_TURN_APOLOGY]  # asked to say it again, once
+        await again.close()
+    with session_scope(bot_stack.engine) as session:
+        after = messages.history(session, conversation, lost.id)
+    assert [(m.sender, m.text) for m in after] == [("bot", LOST_TURN_APOLOGY)]
+
+
+async def test_a_turn_still_with_a_living_server_gets_no_apology(client, bot_stack):
+    ws = await client.ws_connect("/ws/widget")
+    conversation = (await hello(ws, bot_stack))[-1]["conversation_id"]
+    opening = await frames_until(ws, lambda f: f["type"] == "message" and f["sender"] == "bot")
+    await ws.close()
+    alive = Owner(Owner.of_this_process().host, os.getppid(), "other").tag  # answering still
+    with session_scope(bot_stack.engine) as session:
+        messages.post(session, conversation_id=conversation, sender="customer", text="利率多少",
+                      client_msg_id="c-9", now=utcnow(), data={TURN_OWNER: alive})
+    again = await client.ws_connect("/ws/widget")
+    await hello(again, bot_stack, conversation_id=conversation, after=opening[-1]["id"])
+    frames = await frames_until(again, lambda f: f["type"] == "message")
+    assert texts(frames) == ["利率多少"]
+    with pytest.raises(asyncio.TimeoutError):  # nothing more: that server will answer
+        await frames_until(again, lambda f: f["type"] == "message", timeout=1.0)
+    await again.close()

@@ -19,6 +19,7 @@ from handoff.sla import SlaPolicy
 from offercall.bots import connect_bot
 from offercall.voice_calls import VoiceRuntime
 from offercall.web.keys import ENGINE, HTTP, SETTINGS, VOICE
+from offercall.web.outages import database_outages
 from offercall.web.routes import setup_routes
 from outbound.upload_jobs import UploadRunner
 from outbound.web.call_log_api import RECORDINGS
@@ -30,7 +31,7 @@ from persistence.engine import open_database
 
 def init_app(settings: Settings) -> web.Application:
     """Build the web application for ``settings``."""
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=256 * 1024, middlewares=[database_outages])
     app[SETTINGS] = settings
     app[VOICE] = VoiceRuntime(settings)  # its models load on the first call, not here
     app.cleanup_ctx.append(_database)
