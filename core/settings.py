@@ -174,6 +174,13 @@ class Settings:
     (haproxy, on ``rasa_url``'s port) with Redis's lock store, on PostgreSQL only."""
     action_servers: int = 1
     """Action servers; more than one runs them behind the balancer on ``action_server_url``'s port."""
+    web_servers: int = 1
+    """Web servers (chat, consoles, workspace, APIs); more than one runs them behind the
+    balancer on ``web_port``, each on its own port from ``web_backend_port``, on PostgreSQL only
+    (their websockets share every conversation through the database's change feed)."""
+    web_backend_port: int = 8180
+    """The first web server's own port when there are several (the workers' health ports
+    follow ``web_port``)."""
     metrics_token: str = field(repr=False, default="")
     """Bearer token every ``/metrics`` scrape must send; empty: loopback scrapers only."""
     redis_url: str = "redis://127.0.0.1:6379/1"
@@ -188,11 +195,16 @@ class Settings:
             raise SettingsError(
                 "OFFERCALL_RASA_SERVERS above 1 needs a shared database: set DATABASE_URL to "
                 "PostgreSQL (SQLite is the one-machine, one-of-each default)")
+        if self.web_servers > 1 and self.database_url.startswith("sqlite"):
+            raise SettingsError(
+                "OFFERCALL_WEB_SERVERS above 1 needs a shared database: set DATABASE_URL to "
+                "PostgreSQL (SQLite is the one-machine, one-of-each default)")
 
     @property
     def scaled_out(self) -> bool:
-        """Whether Rasa or the action server runs as several processes behind the balancer."""
-        return self.rasa_servers > 1 or self.action_servers > 1
+        """Whether Rasa, the action server or the web server runs as several processes behind
+        the balancer."""
+        return self.rasa_servers > 1 or self.action_servers > 1 or self.web_servers > 1
 
     @property
     def recordings_dir(self) -> Path:
@@ -247,6 +259,8 @@ class Settings:
             "OFFERCALL_WORKERS": str(self.workers),
             "OFFERCALL_RASA_SERVERS": str(self.rasa_servers),
             "OFFERCALL_ACTION_SERVERS": str(self.action_servers),
+            "OFFERCALL_WEB_SERVERS": str(self.web_servers),
+            "OFFERCALL_WEB_BACKEND_PORT": str(self.web_backend_port),
             "OFFERCALL_REDIS_URL": self.redis_url,
             "OFFERCALL_METRICS_TOKEN": self.metrics_token,
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
@@ -303,6 +317,9 @@ class Settings:
             holidays=_as_dates("OFFERCALL_HOLIDAYS", env.get("OFFERCALL_HOLIDAYS", "")),
             rasa_servers=_as_count("OFFERCALL_RASA_SERVERS", env.get("OFFERCALL_RASA_SERVERS", "1"), 16),
             action_servers=_as_count("OFFERCALL_ACTION_SERVERS", env.get("OFFERCALL_ACTION_SERVERS", "1"), 16),
+            web_servers=_as_count("OFFERCALL_WEB_SERVERS", env.get("OFFERCALL_WEB_SERVERS", "1"), 16),
+            web_backend_port=_as_int("OFFERCALL_WEB_BACKEND_PORT",
+                                     env.get("OFFERCALL_WEB_BACKEND_PORT", "8180")),
             redis_url=env.get("OFFERCALL_REDIS_URL", "redis://127.0.0.1:6379/1"),
             metrics_token=_as_token("OFFERCALL_METRICS_TOKEN", env.get("OFFERCALL_METRICS_TOKEN", "")),
             **{attr: _as_int(name, env.get(name, str(default)))

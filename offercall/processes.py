@@ -101,15 +101,16 @@ def _numbered(kind: str, count: int, index: int) -> str:
     return kind if count == 1 else f"{kind}-{index + 1}"
 
 
-def scale_out_services(settings: Settings) -> list[Service]:
-    """Redis (for Rasa's lock store, when it is on this machine) and haproxy, when Rasa or the
-    action server runs as several processes; none on the embedded default."""
-    found: list[Service] = []
+def scale_out_services(settings: Settings) -> tuple[list[Service], list[Service]]:
+    """Redis (for Rasa's lock store, when it is on this machine) and haproxy (when any kind
+    runs as several processes); neither on the embedded default."""
+    redis: list[Service] = []
+    haproxy: list[Service] = []
     redis_url = make_url(settings.redis_url)
     if settings.rasa_servers > 1 and redis_url.host in LOOPBACK:
         redis_dir = settings.var_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
-        found.append(Service(
+        redis.append(Service(
             "redis",
             [shutil.which("redis-server") or "/usr/bin/redis-server",
              "--bind", redis_url.host, "--port", str(redis_url.port or 6379),
@@ -119,16 +120,19 @@ def scale_out_services(settings: Settings) -> list[Service]:
     if settings.scaled_out:
         config = settings.var_dir / "haproxy.cfg"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(balancer.haproxy_config(settings), "utf-8")
-        haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
-        found.append(Service("balancer", [haproxy, "-db", "-f", str(config)],
-                             balancer.health_url(settings)))
-    return found
+        error_page = settings.var_dir / "haproxy-503.http"
+        error_page.write_text(balancer.web_unavailable_response(), "utf-8")
+        config.write_text(balancer.haproxy_config(settings, error_page), "utf-8")
+        program = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        haproxy.append(Service("balancer", [program, "-db", "-f", str(config)],
+                               balancer.health_url(settings)))
+    return redis, haproxy
 
 
 def services(settings: Settings) -> list[Service]:
-    """Redis and the balancer (scaled out only), the action servers, the Rasa servers, the web
-    server and the dialer worker, in start order."""
+    """Redis (scaled out only), the action servers, the Rasa servers, the web servers, the
+    balancer (scaled out only) and the dialer workers, in start order (the balancer is ready
+    once every balanced kind has a server up)."""
     endpoints = write_endpoints(settings)
     python = sys.executable
     actions = [
@@ -154,16 +158,24 @@ def services(settings: Settings) -> list[Service]:
         )
         for i, port in enumerate(balancer.rasa_ports(settings))
     ]
-    redis_and_balancer = scale_out_services(settings)
-    return [*redis_and_balancer[:-1], *actions, *rasas, *redis_and_balancer[-1:],
+    webs = [
         Service(
-            "web",
-            [python, "-m", "offercall", "serve"],
-            f"http://{settings.web_host}:{settings.web_port}/health",
+            _numbered("web", settings.web_servers, i),
+            [python, "-m", "offercall", "serve",
+             *(["--port", str(port)] if settings.web_servers > 1 else [])],
+            f"http://{_local(settings.web_host)}:{port}/health",
             ready_timeout_s=60.0,
-        ),
-        *worker_services(settings),
+            kind="web",
+        )
+        for i, port in enumerate(balancer.web_ports(settings))
     ]
+    redis, haproxy = scale_out_services(settings)
+    return [*redis, *actions, *rasas, *webs, *haproxy, *worker_services(settings)]
+
+
+def _local(host: str) -> str:
+    """An address to reach a server bound to ``host`` from this machine."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 def worker_services(settings: Settings) -> list[Service]:
@@ -182,16 +194,18 @@ def worker_services(settings: Settings) -> list[Service]:
         found.append(Service(
             _numbered("worker", settings.workers, i),
             [sys.executable, "-m", "offercall", "worker"],
-            f"http://{settings.web_host}:{port}/health", kind="worker", env=env))
+            f"http://{_local(settings.web_host)}:{port}/health", kind="worker", env=env))
     return found
 
 
 def _wanted(service: Service, names: list[str] | None) -> bool:
     """Whether ``names`` (service names or kinds; None: all) asks for ``service``. Redis and
-    the balancer come with the Rasa or action servers they serve."""
+    the balancer come with the servers they serve."""
     if names is None or service.name in names or service.of_kind in names:
         return True
-    return service.name in ("redis", "balancer") and bool({"rasa", "actions"} & set(names))
+    if service.name == "redis":
+        return "rasa" in names
+    return service.name == "balancer" and bool({"rasa", "actions", "web"} & set(names))
 
 
 @dataclass(frozen=True)
@@ -273,13 +287,29 @@ class Supervisor:
                 continue
             if echo:
                 print(f"starting {service.name} (log: {self._log_path(service)}) ...", file=sys.stderr)
-            with self._lock:
-                self._watched[service.name] = _Watched(service, self._spawn(service), time.monotonic())
+            self._start(service)
             fresh.append(service)
-        if fresh and self._watcher is None:
+        return fresh
+
+    def supervise(self, service: Service) -> None:
+        """Starts ``service``, one not among offercall's own (a test's stand-in for a worker),
+        and restarts it after a crash like the others."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._start(service)
+
+    def release(self, name: str, grace_s: float = 10.0) -> None:
+        """Stops supervising ``name`` and stops its process (SIGTERM, then SIGKILL)."""
+        with self._lock:
+            watched = self._watched.pop(name, None)
+        if watched is not None:
+            _terminate([watched.process], grace_s)
+
+    def _start(self, service: Service) -> None:
+        with self._lock:
+            self._watched[service.name] = _Watched(service, self._spawn(service), time.monotonic())
+        if self._watcher is None:
             self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
             self._watcher.start()
-        return fresh
 
     def wait_ready(self, launched: list[Service]) -> None:
         """Returns once every service of ``launched`` answers (:class:`ServiceError` if one
@@ -361,21 +391,27 @@ class Supervisor:
         with self._lock:
             processes = [entry.process for entry in self._watched.values()]
             self._watched.clear()
-        running = [process for process in processes if process.poll() is None]
-        for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for process in running:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        _terminate(processes, grace_s)
         self._stopping.clear()
 
     def wait(self) -> None:
         """Block while supervising, until interrupted (``offercall run --no-chat``)."""
         while True:
             time.sleep(1.0)
+
+
+def _terminate(processes: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """SIGTERM to every running process's group at once, then SIGKILL to those still running
+    after ``grace_s``."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

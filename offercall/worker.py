@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from branches.click_calls import ClickCallPolicy
 from branches.lead_sources import collect_leads
@@ -98,10 +99,15 @@ class Worker:
         return await asyncio.to_thread(run)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Schedules until ``stop`` is set, then lets the calls in flight end."""
+        """Schedules until ``stop`` is set, then lets the calls in flight end. While the
+        database is away (a restart, a failover) it keeps looking every poll; a crash would
+        cut off the calls in flight."""
         try:
             while not stop.is_set():
-                await self.tick()
+                try:
+                    await self.tick()
+                except (OperationalError, InterfaceError):  # calls in flight go on meanwhile
+                    log.exception("worker.database_unavailable")
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_s)
         finally:

@@ -24,7 +24,8 @@ from tests.postgres import PostgresServer, start_postgres
 from tests.stack import BotStack, launch_stack
 
 STACKS = ("bot_stack", "bot_stack_postgres")
-SCALED_OUT = {"OFFERCALL_RASA_SERVERS": "2", "OFFERCALL_ACTION_SERVERS": "2"}
+SCALED_OUT = {"OFFERCALL_RASA_SERVERS": "2", "OFFERCALL_ACTION_SERVERS": "2",
+              "OFFERCALL_WEB_SERVERS": "2"}
 """bot_stack_postgres is the scaled-out profile: two of each behind haproxy, Redis's locks."""
 SCALED_NICENESS = 19
 """Its two Rasa servers load their model (a minute of CPU each) while the other tests run: at
@@ -59,7 +60,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                                               ["actions", "rasa"])
     if "bot_stack_postgres" in wanted:
         _launched["bot_stack_postgres"] = launch_stack(
-            factory.mktemp("stack-pg"), _postgres().new_database(), ["actions", "rasa"], SCALED_OUT,
+            factory.mktemp("stack-pg"), _postgres().new_database(), ["actions", "rasa", "web"], SCALED_OUT,
             niceness=SCALED_NICENESS)
 
 
@@ -118,11 +119,12 @@ def bot_stack(trained_model, tmp_path_factory) -> Iterator[BotStack]:
 @pytest.fixture(scope="session")
 def bot_stack_postgres(trained_model, postgres_server, tmp_path_factory) -> Iterator[BotStack]:
     """The same bot with every write, Rasa's tracker store included, on PostgreSQL, scaled out:
-    two Rasa servers and two action servers behind haproxy, with Redis's lock store."""
+    two Rasa servers, two action servers and two web servers behind haproxy, with Redis's
+    lock store."""
     stack = _launched.pop("bot_stack_postgres", None)
     if stack is None:
         stack = launch_stack(tmp_path_factory.mktemp("stack-pg"), postgres_server.new_database(),
-                             ["actions", "rasa"], SCALED_OUT, niceness=SCALED_NICENESS)
+                             ["actions", "rasa", "web"], SCALED_OUT, niceness=SCALED_NICENESS)
     yield stack.wait_ready()
     stack.stop()
 

@@ -2,7 +2,7 @@
 every dial (in memory and, for a worker in another process, in a JSON-lines file written
 before the call connects) and plays scripted outcomes.
 
-``python -m tests.scheduler_doubles DB_URL DIAL_LOG`` runs a real :class:`Worker` over that
+``python -m tests.scheduler_doubles DB_URL DIAL_LOG [CALL_S]`` runs a real :class:`Worker` over that
 network until SIGTERM or SIGKILL: the worker the fault test kills.
 """
 
@@ -107,14 +107,14 @@ class ScriptedPlacing:
                       **options)
 
 
-async def _serve(db_url: str, log_path: Path) -> None:
+async def _serve(db_url: str, log_path: Path, call_s: float = 0.4) -> None:
     from offercall.worker import Worker
 
     engine = make_engine(db_url)
-    network = ScriptedNetwork(engine, call_s=0.4, log_path=log_path)
+    network = ScriptedNetwork(engine, call_s=call_s, log_path=log_path)
     worker = Worker(engine, ScriptedPlacing(network), poll_s=0.1, dialer_poll_s=0.1)
     await worker.run(asyncio.Event())
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve(sys.argv[1], Path(sys.argv[2])))
+    asyncio.run(_serve(sys.argv[1], Path(sys.argv[2]), *map(float, sys.argv[3:4])))

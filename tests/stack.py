@@ -84,6 +84,7 @@ def stack_settings(var_dir: Path, database_url: str,
     rasa = free_port_block(1 + int(extra.get("OFFERCALL_RASA_SERVERS", "1")), taken)
     actions = free_port_block(1 + int(extra.get("OFFERCALL_ACTION_SERVERS", "1")), taken)
     web, worker, redis = (free_port_block(1, taken) for _ in range(3))
+    web_servers = free_port_block(int(extra.get("OFFERCALL_WEB_SERVERS", "1")), taken)
     return Settings.from_environ({
         **os.environ,
         "OFFERCALL_VAR_DIR": str(var_dir),
@@ -91,6 +92,7 @@ def stack_settings(var_dir: Path, database_url: str,
         "RASA_URL": f"http://127.0.0.1:{rasa}",
         "ACTION_SERVER_URL": f"http://127.0.0.1:{actions}/webhook",
         "OFFERCALL_PORT": str(web),
+        "OFFERCALL_WEB_BACKEND_PORT": str(web_servers),
         "OFFERCALL_WORKER_PORT": str(worker),
         "OFFERCALL_REDIS_URL": f"redis://127.0.0.1:{redis}/1",
         "OFFERCALL_WORKERS": "1",  # one worker (4 lines) unless a test asks for more

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.client import RasaClient, RasaUnavailable
+from chat.widget import UNAVAILABLE
 from core.settings import Settings, SettingsError
 from offercall import balancer
 from offercall.processes import services
@@ -42,6 +43,37 @@ def test_the_balancer_spreads_each_kind_over_its_servers_on_the_ports_above_its_
     names = [service.name for service in services(settings)]
     assert names[0] == "redis" and names.index("balancer") > names.index("rasa-3")
     assert {"rasa-1", "rasa-2", "rasa-3", "actions-1", "actions-2"} <= set(names)
+
+
+def test_several_web_servers_share_the_web_port_behind_the_balancer(tmp_path):
+    settings = _settings(OFFERCALL_WEB_SERVERS="2", OFFERCALL_PORT="8080",
+                         OFFERCALL_WEB_BACKEND_PORT="8180", OFFERCALL_WORKERS="1",
+                         OFFERCALL_VAR_DIR=str(tmp_path))
+    assert settings.scaled_out and "lock_store" not in endpoints_config(settings)
+    found = services(settings)
+    names = [service.name for service in found]
+    assert names == ["actions", "rasa", "web-1", "web-2", "balancer", "worker"]  # no Redis
+    webs = {service.name: service for service in found if service.of_kind == "web"}
+    assert webs["web-2"].argv[-2:] == ["--port", "8181"]
+    assert webs["web-2"].health_url == "http://127.0.0.1:8181/health"
+    config = balancer.haproxy_config(settings, tmp_path / "503.http")
+    web = config[config.index("frontend web"):]
+    assert "bind 127.0.0.1:8080" in web and "127.0.0.1:8180 check" in web and "127.0.0.1:8181 check" in web
+    assert "timeout tunnel 1h" in web  # the widget's and consoles' websockets stay open
+    assert "deny deny_status 404 if { path /metrics }" in web  # scraped on each server's own port
+    assert f"errorfile 502 {tmp_path / '503.http'}" in web  # a server killed mid-request: an apology
+    assert "monitor fail if { nbsrv(web_servers) lt 1 }" in config
+    with pytest.raises(SettingsError, match="OFFERCALL_WEB_SERVERS above 1 needs"):
+        _settings(OFFERCALL_WEB_SERVERS="2", DATABASE_URL="sqlite:////tmp/oc.db")
+
+
+def test_the_balancers_answer_for_a_failed_web_server_is_an_apology_in_http():
+    raw = balancer.web_unavailable_response().encode("utf-8")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.0 503 Service Unavailable"
+    assert f"Content-Length: {len(body)}" in lines
+    assert json.loads(body)["texts"] == [UNAVAILABLE]
 
 
 def test_one_of_each_needs_no_balancer_and_no_redis():

@@ -9,12 +9,13 @@ import sys
 from core.settings import Settings
 
 
-def cmd_serve(settings: Settings, _: argparse.Namespace) -> int:
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from offercall.web.app import init_app
 
-    web.run_app(init_app(settings), host=settings.web_host, port=settings.web_port)
+    port = settings.web_port if args.port is None else args.port
+    web.run_app(init_app(settings), host=settings.web_host, port=port)
     return 0
 
 
@@ -57,7 +58,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Registers the server commands."""
-    sub.add_parser("serve", help="run the web server (chat, console, media streams)").set_defaults(func=cmd_serve)
+    serve = sub.add_parser("serve", help="run the web server (chat, console, media streams)")
+    serve.add_argument("--port", type=int, default=None,
+                       help="listen here instead of OFFERCALL_PORT (one of several web servers)")
+    serve.set_defaults(func=cmd_serve)
     sub.add_parser("worker", help="run the dialer worker: dials every running campaign, always on"
                    ).set_defaults(func=cmd_worker)
     run = sub.add_parser("run", help="train, start all servers and open a chat")
