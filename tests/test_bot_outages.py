@@ -116,7 +116,7 @@ async def test_a_hung_rasa_on_a_call_gets_a_holding_phrase_then_an_apology_and_a
 
     try:
         run = await simulated_call(bot_stack.settings, "C9101", parse_script(["是的，是我"]),
-                                   speed=2.0, runtime=runtime, out=HangRasaAfterTheOpening())
+                                   speed=3.0, runtime=runtime, out=HangRasaAfterTheOpening())
     finally:
         os.kill(rasa, signal.SIGCONT)
     result = run.result

@@ -103,6 +103,8 @@ async def test_a_demo_campaign_runs_end_to_end_and_its_funnel_matches_the_calls(
     for call_id in (by_customer["E01"][0].call_id, by_customer["E04"][1].call_id):
         assert tickets[call_id].connected_at is not None
         assert tickets[call_id].agent_outcome in ("applied", "follow_up")
+        assert tickets[call_id].customer_id == calls[call_id].customer_id
+        assert calls[call_id].outcome == "transferred" and calls[call_id].handoff_id == tickets[call_id].id
 
     # disclosure proof: played in full before the offer, in the recording that is on disk
     for attempt in (by_customer["E01"][0], by_customer["E02"][0]):

