@@ -47,7 +47,7 @@ CUSTOMERS = 8
 TURNS = ["是我", "利率多少", "多久到账", "有手续费吗", "要什么材料"]
 ANSWER_WITHIN_S = 5.0
 SERVED_AGAIN_WITHIN_S = 30.0
-SETTLE_S = 4.0
+SETTLE_S = 3.0
 THINK_S = 0.3
 CALLS_AT_ONCE = 4
 APOLOGIES = (UNAVAILABLE, LOST_TURN_APOLOGY)
@@ -157,7 +157,7 @@ def _dialling(engine, campaign_id: str) -> int:
 
 
 def _calls_campaign(stack, tmp_path: Path) -> tuple[str, list[str]]:
-    ids = load_customers(stack.engine, tmp_path, 60)
+    ids = load_customers(stack.engine, tmp_path, 40)
     now = datetime.now(timezone.utc)
     with session_scope(stack.engine) as session:
         campaigns.create_campaign(session, "drill", "演练", "simulated", CampaignConfig.from_json(
