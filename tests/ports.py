@@ -27,7 +27,8 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Whether ``port`` on 127.0.0.1 can be bound now, for TCP and for UDP."""
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         with socket.socket(socket.AF_INET, kind) as sock:
             try:
@@ -49,7 +50,7 @@ def candidate_port() -> int:
         else:
             port = _random.randrange(first, low)
         with _lock:
-            if port in _handed_out or not _bindable(port):
+            if port in _handed_out or not bindable(port):
                 continue
             _handed_out.add(port)
         return port

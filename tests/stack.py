@@ -4,7 +4,6 @@ server, started on free ports against a test database loaded with the sample whi
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from offercall.processes import Service, Supervisor
 from outbound.whitelist import import_whitelist_file
 from persistence.engine import make_engine
 from persistence.migrator import migrate
-from tests.ports import candidate_port, reserve
+from tests.ports import bindable, candidate_port, reserve
 
 SAMPLE = PROJECT_ROOT / "data" / "whitelist_sample.csv"
 
@@ -26,22 +25,13 @@ def free_port() -> int:
     return candidate_port()
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def free_port_block(size: int, taken: set[int]) -> int:
     """A free port P with P+1 … P+size-1 free too and none of them in ``taken`` (a balancer
     on P, its servers just above: offercall/balancer.py); the block is added to ``taken``."""
     while True:
         first = free_port()
         block = set(range(first, first + size))
-        if not block & taken and all(_bindable(port) for port in block):
+        if not block & taken and all(bindable(port) for port in block):
             taken |= block
             reserve(block)
             return first
