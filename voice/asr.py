@@ -124,6 +124,12 @@ class RecognizerPool:
         self._free: list[Any] = []
         self._lock = threading.Lock()
 
+    @property
+    def idle(self) -> int:
+        """Recognisers waiting for a call."""
+        with self._lock:
+            return len(self._free)
+
     def acquire(self) -> Any:
         """A recogniser ready for a new stream (used if possible, else new)."""
         with self._lock:
@@ -193,6 +199,8 @@ class CallRecognizer:
         return await asyncio.wrap_future(job)
 
     def _accept(self, pcm: bytes) -> PartialTranscript | None:
+        if self._recognizer is None:  # the call closed while this audio waited for a thread
+            return None
         if self._recognizer.AcceptWaveform(pcm):
             # Vosk found its own pause inside the utterance: keep that piece.
             self._segments.append(json.loads(self._recognizer.Result()))
@@ -211,16 +219,19 @@ class CallRecognizer:
         return await self._run(self._finish, pcm)
 
     async def close(self) -> None:
-        """The call is over: the recogniser goes back to the pool (once)."""
-        recognizer, self._recognizer = self._recognizer, None
-        if recognizer is None:
-            return
+        """The call is over: the recogniser goes back to the pool (once), after the job it is
+        doing; audio fed after this is dropped."""
         last = self._last_job
         if last is not None and not last.done():
             await asyncio.wait([asyncio.wrap_future(last)])
+        recognizer, self._recognizer = self._recognizer, None
+        if recognizer is None:
+            return
         await self._run(self._pool.release, recognizer)
 
     def _finish(self, pcm: bytes = b"") -> FinalTranscript:
+        if self._recognizer is None:  # the call closed first: nothing more was heard
+            return FinalTranscript(raw="", words=())
         if pcm and self._recognizer.AcceptWaveform(pcm):
             self._segments.append(json.loads(self._recognizer.Result()))
         pieces = [*self._segments, json.loads(self._recognizer.FinalResult())]
