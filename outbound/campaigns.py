@@ -417,6 +417,11 @@ def _in_a_call(session: Session, campaign_id: str) -> int:
     together never exceed the campaign's concurrency."""
     if session.bind.dialect.name == "postgresql":
         session.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
+    return _targets_in_a_call(session, campaign_id)
+
+
+def _targets_in_a_call(session: Session, campaign_id: str) -> int:
+    """How many of the campaign's targets are being claimed or dialled (no lock)."""
     return int(session.execute(
         select(func.count()).where(CampaignTarget.campaign_id == campaign_id,
                                    CampaignTarget.status.in_(("claiming", "dialing")))).scalar() or 0)
@@ -675,10 +680,7 @@ def glance(session: Session, campaign_id: str) -> Glance:
         select(CampaignTarget.next_attempt_at)
         .where(CampaignTarget.campaign_id == campaign_id, CampaignTarget.status == "pending")
         .order_by(CampaignTarget.next_attempt_at).limit(1)).scalar()
-    busy = session.execute(
-        select(func.count()).where(CampaignTarget.campaign_id == campaign_id,
-                                   CampaignTarget.status.in_(("claiming", "dialing")))).scalar()
-    return Glance(CampaignStatus(status), next_due, int(busy or 0))
+    return Glance(CampaignStatus(status), next_due, _targets_in_a_call(session, campaign_id))
 
 
 def running_campaign_ids(session: Session) -> list[str]:
