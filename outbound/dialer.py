@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core.clock import utcnow
 from core.vocabulary import DialOutcome
@@ -89,8 +90,13 @@ class Dialer:
         on_change: Callable[[DialerStatus], None] | None = None,
         lines_in_use: Callable[[], int] | None = None,
         max_lines: int | None = None,
+        record_retry_s: float = 20.0,
     ) -> None:
         self.engine = engine
+        self.record_retry_s = record_retry_s
+        """How long a finished call's outcome is retried while the database is away (its lease
+        is renewed meanwhile); after that the lease lapses and recovery closes it as
+        interrupted."""
         self.campaign_id = campaign_id
         self.place_call = place_call
         self.dialer_id = dialer_id or default_dialer_id()
@@ -157,6 +163,21 @@ class Dialer:
                 return work(session)
         return await asyncio.to_thread(run)
 
+    async def _db_retrying(self, work):
+        """``_db``, tried again every half second for ``record_retry_s`` while the database is
+        away (a restart, a failover): a finished call's outcome must not be lost to it, or
+        recovery would take the call for cut off and dial the customer again."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.record_retry_s
+        while True:
+            try:
+                return await self._db(work)
+            except (OperationalError, InterfaceError):
+                if loop.time() >= give_up:
+                    raise
+                log.warning("dialer.database_unavailable; retrying the call's record")
+                await asyncio.sleep(0.5)
+
     async def _round(self, campaign: campaigns.CampaignInfo, now: datetime,
                      campaign_in_flight: int = 0) -> None:
         decision = await self._pace(campaign, now, campaign_in_flight)
@@ -197,14 +218,14 @@ class Dialer:
             done = campaigns.AttemptOutcome(
                 outcome=dial_outcome(result), facts=funnel_facts(result),
                 disclosure_proof=disclosure_proof(result), handoff_id=result.handoff_id,
-                callback_at=await self._db(lambda s: _callback_due(s, result.call_id)),
+                callback_at=await self._db_retrying(lambda s: _callback_due(s, result.call_id)),
             )
         except Exception as exc:  # the call failed to run: record it, retry later
             log.exception("dialer.call_failed", extra={"call_id": job.call_id})
             done = campaigns.AttemptOutcome(outcome=DialOutcome.FAILED, facts={"error": str(exc)[:500]})
         metrics.CALLS_ENDED.labels(str(done.outcome)).inc()
         try:
-            kept = await self._db(lambda s: campaigns.finish_attempt(
+            kept = await self._db_retrying(lambda s: campaigns.finish_attempt(
                 s, job.attempt_id, self.dialer_id, done, self.clock()))
             if not kept:
                 log.error("dialer.lease_lost", extra={"call_id": job.call_id})

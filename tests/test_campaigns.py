@@ -310,3 +310,30 @@ def test_dialers_of_several_workers_together_keep_the_campaigns_concurrency(post
     with session_scope(engine) as session:  # the line that call held is free again, one line
         assert len(campaigns.claim_due(session, "c1", 2, NOW, "w9", call_id, max_in_call=3).jobs) == 1
     engine.dispose()
+
+
+def test_a_finished_calls_outcome_waits_out_a_database_outage_instead_of_being_redialled(
+        engine, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    ids = load_customers(engine, tmp_path, 2)[1:]  # an even customer: answers the first time
+    new_campaign(engine, ids, **ALL_DAY, agent_gated=False, lease_s=2)
+    with session_scope(engine) as session:
+        campaigns.command(session, "c1", "start", MANAGER, NOW)
+    network = FakeNetwork()
+    real_finish, failures = campaigns.finish_attempt, []
+
+    def finish_while_the_database_restarts(*args, **kwargs):
+        if len(failures) < 3:  # the database is away for the first three tries (~1.5 s)
+            failures.append(1)
+            raise OperationalError("UPDATE", {}, Exception("the database system is shutting down"))
+        return real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(campaigns, "finish_attempt", finish_while_the_database_restarts)
+    dialer = Dialer(engine, "c1", network.place, new_call_id=call_id, poll_s=0.05)
+    status = asyncio.run(dialer.run())
+    with session_scope(engine) as session:
+        attempts = session.execute(select(CallAttempt)).scalars().all()
+    assert [(a.status, a.outcome) for a in attempts] == [("done", "not_interested")]
+    assert network.dialled == [(ids[0], 1)], "the customer was dialled once"
+    assert len(failures) == 3 and status.finished == 1
