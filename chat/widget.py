@@ -25,18 +25,18 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.client import BotTurn, RasaUnavailable
 from chat import lost_turns, metrics
 from chat.config import CHAT
 from chat.tokens import TokenError, verify
+from core.owners import pid_alive
 from handoff import messages, routing, tickets
 from handoff.api import HANDOFF
 from handoff.feed import Item
-from core.owners import pid_alive
 from persistence import store
+from persistence.errors import DATABASE_AWAY
 from persistence.schema import Conversation
 
 log = logging.getLogger(__name__)
@@ -308,7 +308,7 @@ async def widget_socket(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json({"type": "error", "status": 400, "message": "frames must be JSON"})
             except WidgetError as exc:
                 await ws.send_json({"type": "error", "status": exc.status, "message": str(exc)})
-            except (OperationalError, InterfaceError):  # the database is away: nothing written
+            except DATABASE_AWAY:  # the database is away: nothing written
                 log.error("widget.database.unavailable", extra={"kind": kind})
                 await ws.send_json({"type": "error", "status": 503, "message": UNAVAILABLE})
     except ConnectionResetError:

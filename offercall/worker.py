@@ -32,7 +32,6 @@ from typing import Any, Protocol
 
 from aiohttp import web
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from branches.click_calls import ClickCallPolicy
 from branches.lead_sources import collect_leads
@@ -49,6 +48,7 @@ from outbound.chat_callbacks import adopt_chat_callbacks
 from outbound.dialer import Dialer, DialerStatus, default_dialer_id
 from outbound.simulated_network import load_personas
 from persistence.engine import open_database, session_scope
+from persistence.errors import DATABASE_AWAY
 from voice.transports.sip import SipConfig, SipStack
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ class Worker:
             while not stop.is_set():
                 try:
                     await self.tick()
-                except (OperationalError, InterfaceError):  # calls in flight go on meanwhile
+                except DATABASE_AWAY:  # calls in flight go on meanwhile
                     log.exception("worker.database_unavailable")
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.poll_s)

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from core.clock import utcnow
 from core.vocabulary import DialOutcome
@@ -30,6 +29,7 @@ from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
 from outbound.pacing import Capacity, PacingDecision, calls_to_start, transfer_rate
 from persistence import store
 from persistence.engine import session_scope
+from persistence.errors import DATABASE_AWAY
 from persistence.schema import Handoff
 from voice.events import CallResult
 
@@ -172,7 +172,7 @@ class Dialer:
         while True:
             try:
                 return await self._db(work)
-            except (OperationalError, InterfaceError):
+            except DATABASE_AWAY:
                 if loop.time() >= give_up:
                     raise
                 log.warning("dialer.database_unavailable; retrying the call's record")

@@ -7,22 +7,15 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from chat.widget import UNAVAILABLE
 from offercall.metrics import Handler
+from persistence.errors import is_database_away
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 2
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database could not be reached or lost the connection (not a
-    bad statement or a broken constraint, which are the code's own faults; SQLite's "database
-    is locked" counts: it passes too)."""
-    return isinstance(exc, (OperationalError, InterfaceError)) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 @web.middleware
@@ -31,7 +24,7 @@ async def database_outages(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except DBAPIError as exc:
-        if not is_outage(exc):
+        if not is_database_away(exc):
             raise
         log.error("web.database.unavailable",
                   extra={"path": request.path, "error": type(exc.orig).__name__})
