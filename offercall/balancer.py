@@ -70,11 +70,16 @@ def _kinds(settings: Settings) -> list[_Kind]:
     return [kind for kind in kinds if len(kind.servers) > 1]
 
 
+def local_address(host: str) -> str:
+    """An address that reaches, from this machine, a server bound to ``host`` (a server bound
+    to every interface is reached on loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def health_url(settings: Settings) -> str:
     """The balancer's own health URL (on the first balanced kind's port)."""
     first = _kinds(settings)[0]
-    host = "127.0.0.1" if first.host in ("0.0.0.0", "::", "") else first.host
-    return f"http://{host}:{first.port}{HEALTH_PATH}"
+    return f"http://{local_address(first.host)}:{first.port}{HEALTH_PATH}"
 
 
 def web_unavailable_response() -> str:

@@ -163,7 +163,7 @@ def services(settings: Settings) -> list[Service]:
             _numbered("web", settings.web_servers, i),
             [python, "-m", "offercall", "serve",
              *(["--port", str(port)] if settings.web_servers > 1 else [])],
-            f"http://{_local(settings.web_host)}:{port}/health",
+            f"http://{balancer.local_address(settings.web_host)}:{port}/health",
             ready_timeout_s=60.0,
             kind="web",
         )
@@ -171,11 +171,6 @@ def services(settings: Settings) -> list[Service]:
     ]
     redis, haproxy = scale_out_services(settings)
     return [*redis, *actions, *rasas, *webs, *haproxy, *worker_services(settings)]
-
-
-def _local(host: str) -> str:
-    """An address to reach a server bound to ``host`` from this machine."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 def worker_services(settings: Settings) -> list[Service]:
@@ -194,7 +189,7 @@ def worker_services(settings: Settings) -> list[Service]:
         found.append(Service(
             _numbered("worker", settings.workers, i),
             [sys.executable, "-m", "offercall", "worker"],
-            f"http://{_local(settings.web_host)}:{port}/health", kind="worker", env=env))
+            f"http://{balancer.local_address(settings.web_host)}:{port}/health", kind="worker", env=env))
     return found
 
 
