@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_sip import cpu_busy  # noqa: E402
 from core.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 CALLS_PER_WORKER = 4
@@ -101,12 +102,6 @@ async def warm_recognisers(model: object, speech: bytes) -> None:
 
 
 # ------------------------------------------------------------------ the bench
-def cpu_busy() -> tuple[float, float]:
-    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
 def said(child: subprocess.Popen[str]) -> str:
     """The worker's next line to the bench, skipping PJSIP's log lines."""
     for line in child.stdout:

@@ -193,12 +193,17 @@ def test_racing_dialers_never_take_the_same_customer(engine, db_url, tmp_path):
         finally:
             own.dispose()
 
-    threads = [threading.Thread(target=dialer, args=(f"d{i}",)) for i in range(4)]
+    run_together(dialer, ["d0", "d1", "d2", "d3"])
+    assert sorted(taken) == sorted(ids)  # every customer once, none twice
+
+
+def run_together(target, names: list[str]) -> None:
+    """``target(name)`` for every name, each on its own thread, all at once; returns when all end."""
+    threads = [threading.Thread(target=target, args=(name,)) for name in names]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(taken) == sorted(ids)  # every customer once, none twice
 
 
 class FakeNetwork:
@@ -296,11 +301,7 @@ def test_dialers_of_several_workers_together_keep_the_campaigns_concurrency(post
         finally:
             own.dispose()
 
-    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(worker, ["w0", "w1", "w2", "w3"])
     assert len(taken) == 3, "four workers, yet never more calls at once than the campaign allows"
     assert len({job.customer_id for _, job in taken}) == 3
     dialer, ended = taken[0]
