@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 from tqdm import tqdm
 
-from chat.tokens import issue
+from core.customer_tokens import issue
 from core.settings import Settings
 from offercall.processes import Supervisor
 

@@ -40,7 +40,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chat.tokens import issue  # noqa: E402
+from core.customer_tokens import issue  # noqa: E402
 from chat.widget import UNAVAILABLE  # noqa: E402
 from core.settings import PROJECT_ROOT  # noqa: E402
 from persistence.engine import session_scope  # noqa: E402

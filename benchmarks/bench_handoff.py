@@ -243,7 +243,7 @@ async def bench_chat(args: argparse.Namespace) -> dict[str, Any]:
     import aiohttp
     from aiohttp import web
 
-    from chat.tokens import issue
+    from core.customer_tokens import issue
     from offercall.web.app import init_app
     from tests.stack import start_stack
 

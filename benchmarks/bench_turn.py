@@ -30,7 +30,7 @@ from pathlib import Path
 
 import aiohttp
 
-from chat.tokens import issue
+from core.customer_tokens import issue
 from core.settings import Settings
 from offercall.processes import Supervisor
 

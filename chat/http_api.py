@@ -17,7 +17,7 @@ from aiohttp import web
 from bot.client import BotTurn, RasaUnavailable
 from chat import metrics
 from chat.config import CHAT
-from chat.tokens import TokenError, verify
+from core.customer_tokens import TokenError, verify
 from handoff.api import HANDOFF
 from persistence import store
 from persistence.engine import session_scope

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from bot.client import BotTurn, RasaUnavailable
 from chat import lost_turns, metrics
 from chat.config import CHAT
-from chat.tokens import TokenError, verify
+from core.customer_tokens import TokenError, verify
 from core.owners import pid_alive
 from handoff import messages, routing, tickets
 from handoff.api import HANDOFF

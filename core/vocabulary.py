@@ -151,6 +151,8 @@ class Channel(StrEnum):
     """A phone call."""
     CHAT = "chat"
     """The in-app chat."""
+    SMS = "sms"
+    """Text messages through the SMS gateway."""
 
 
 class Role(StrEnum):
@@ -262,3 +264,42 @@ class RerouteReason(StrEnum):
     """The branch's scorecard fell below the threshold."""
     MANUAL = "manual"
     """A supervisor moved the lead."""
+
+
+class SmsStatus(StrEnum):
+    """Where a text message is. Outgoing::
+
+        queued -> submitted -> sent -> delivered
+                     any not final -> failed
+
+    An incoming message (a customer's reply) is ``received``. A late delivery report never
+    moves a message back (see ``outbound.sms``)."""
+
+    QUEUED = "queued"
+    """Written, not yet handed to the gateway."""
+    SUBMITTED = "submitted"
+    """The gateway accepted it."""
+    SENT = "sent"
+    """The operator's SMSC took it (delivery report 8)."""
+    DELIVERED = "delivered"
+    """The phone has it (delivery report 1)."""
+    FAILED = "failed"
+    """The gateway refused it, or the SMSC or the phone did not take it (reports 2 and 16)."""
+    RECEIVED = "received"
+    """A message from a customer."""
+
+
+class PopupStatus(StrEnum):
+    """Where an app pop-up is::
+
+        pending -> shown -> clicked | dismissed
+        pending -> withdrawn (the customer opted out, or the campaign stopped)
+
+    A pop-up past its expiry is no longer served; its status stays what it was."""
+
+    PENDING = "pending"
+    SHOWN = "shown"
+    CLICKED = "clicked"
+    """The customer opened the chat from it."""
+    DISMISSED = "dismissed"
+    WITHDRAWN = "withdrawn"

@@ -36,6 +36,8 @@ from core.vocabulary import (
     LeadOutcome,
     LeadSource,
     LeadStatus,
+    PopupStatus,
+    SmsStatus,
     StrEnum,
     TicketStatus,
 )
@@ -536,3 +538,57 @@ class ClickCall(Base):
     ``outside_window``, ``no_line``."""
     detail = Column(JSON, nullable=False)
     """SIP codes and timings of the two legs."""
+
+
+class SmsMessage(Base):
+    """One text message, out to a customer or in from one. Written before it is handed to the
+    gateway; delivery reports move its status forward. Never deleted."""
+    __tablename__ = "oc_sms_messages"
+    __table_args__ = (
+        Index("ix_oc_sms_messages_campaign", "campaign_id", "status"),
+        Index("ix_oc_sms_messages_phone", "phone", "id"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    direction = Column(String(3), nullable=False)  # out | in
+    campaign_id = Column(String(64))
+    customer_id = Column(String(64), index=True)
+    phone = Column(String(20), nullable=False)
+    text = Column(Text, nullable=False)
+    template = Column(String(64))
+    variant = Column(String(16))
+    gateway = Column(String(32), nullable=False)
+    status = Column(vocabulary(SmsStatus, 16), nullable=False)
+    dlr_code = Column(Integer)
+    """The last delivery report's code (Kannel's: 1 delivered, 2 failed, 4 buffered, 8 sent to
+    the SMSC, 16 refused by it)."""
+    detail = Column(Text)
+    """The gateway's answer, or why the message failed."""
+    conversation_id = Column(String(128))
+    """A reply: the conversation it went to (the bot's or an agent's)."""
+    created_at = Column(UTCDateTime, nullable=False)
+    submitted_at = Column(UTCDateTime)
+    sent_at = Column(UTCDateTime)
+    delivered_at = Column(UTCDateTime)
+    updated_at = Column(UTCDateTime, nullable=False)
+
+
+class AppPopup(Base):
+    """A pop-up the mobile-banking app shows a customer, which opens the chat. Never deleted."""
+    __tablename__ = "oc_app_popups"
+    __table_args__ = (
+        Index("ix_oc_app_popups_customer", "customer_id", "status"),
+        Index("ix_oc_app_popups_campaign", "campaign_id", "status"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    campaign_id = Column(String(64))
+    customer_id = Column(String(64), nullable=False)
+    title = Column(String(100), nullable=False)
+    body = Column(Text, nullable=False)
+    variant = Column(String(16))
+    status = Column(vocabulary(PopupStatus, 16), nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    expires_at = Column(UTCDateTime, nullable=False)
+    shown_at = Column(UTCDateTime)
+    clicked_at = Column(UTCDateTime)
+    dismissed_at = Column(UTCDateTime)
+    updated_at = Column(UTCDateTime, nullable=False)

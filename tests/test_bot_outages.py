@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chat.tokens import issue
+from core.customer_tokens import issue
 from chat.widget import UNAVAILABLE
 from handoff import tickets
 from offercall.processes import is_healthy

@@ -25,7 +25,7 @@ from playwright.async_api import (
     expect,
 )
 
-from chat.tokens import issue
+from core.customer_tokens import issue
 from core.clock import utcnow
 from core.settings import PROJECT_ROOT
 from handoff import agents, tickets

@@ -32,7 +32,7 @@ import pytest
 from sqlalchemy import func, select
 
 from chat.lost_turns import LOST_TURN_APOLOGY
-from chat.tokens import issue
+from core.customer_tokens import issue
 from chat.widget import UNAVAILABLE
 from offercall.processes import Service
 from outbound import campaigns

@@ -16,7 +16,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.scrape import TOKEN_ENV, MetricsConfigError, metrics_token, refusal
-from chat.tokens import issue
+from core.customer_tokens import issue
 from core.clock import utcnow
 from core.settings import PROJECT_ROOT
 from offercall.web.app import init_app

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from chat.tokens import issue
+from core.customer_tokens import issue
 from offercall.web.app import init_app
 from tests.stack import free_port
 

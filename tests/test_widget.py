@@ -10,7 +10,7 @@ import time
 import pytest
 
 from chat.lost_turns import LOST_TURN_APOLOGY, TURN_OWNER
-from chat.tokens import issue
+from core.customer_tokens import issue
 from core.clock import utcnow
 from core.owners import Owner
 from core.settings import PROJECT_ROOT

@@ -140,7 +140,7 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_chat_link(settings: Settings, args: argparse.Namespace) -> int:
-    from chat.tokens import issue
+    from core.customer_tokens import issue
 
     if not customer_exists(settings, args.customer):
         print(f"error: unknown customer {args.customer!r}", file=sys.stderr)

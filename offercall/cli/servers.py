@@ -27,7 +27,7 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from chat.tokens import issue
+    from core.customer_tokens import issue
     from offercall.cli.chat import run_chat
     from offercall.processes import ServiceError, Supervisor
     from offercall.training import train
