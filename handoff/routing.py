@@ -24,7 +24,9 @@ from types import MappingProxyType
 
 from core.vocabulary import Channel, TicketStatus
 
-CHANNELS = tuple(Channel)  # a live phone call, or an in-app chat
+CHANNELS = tuple(Channel)  # a live phone call, an in-app chat, or text messages
+LIVE_CHANNELS = (Channel.VOICE, Channel.CHAT)
+"""Where a customer can wait for an agent now; a text message's ticket is a callback task."""
 KINDS = ("live", "callback")  # a customer waiting now, or a callback task for later
 TIERS = ("branch", "pool")  # offered to the nearest branch's agents, or to everyone
 ROLES = ("agent", "supervisor")
@@ -129,6 +131,8 @@ class TicketFacts:
         _require_one_of("tier", self.tier, TIERS)
         _require_one_of("status", self.status, STATUSES)
         _require_aware("waiting_since", self.waiting_since)
+        if self.kind == "live" and self.channel not in LIVE_CHANNELS:
+            raise ValueError(f"a {self.channel} ticket is a callback task, never live")
         if self.claim_deadline is not None:
             _require_aware("claim_deadline", self.claim_deadline)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from core.settings import Settings
-from handoff.routing import CHANNELS, CLAIMABLE, TicketFacts, _require_aware
+from handoff.routing import CLAIMABLE, LIVE_CHANNELS, TicketFacts, _require_aware
 
 ACTIONS = ("widen", "to_callback", "reroute_callback")
 
@@ -51,7 +51,7 @@ class SlaPolicy:
                 "SlaPolicy.callback_promise_min must be whole minutes, "
                 f"got {self.callback_promise_min!r}"
             )
-        for channel in CHANNELS:
+        for channel in LIVE_CHANNELS:
             widen, callback = self.widen_after(channel), self.callback_after(channel)
             if widen >= callback:
                 raise ValueError(
@@ -70,8 +70,8 @@ class SlaPolicy:
 
 
 def _channel(channel: str) -> str:
-    if channel not in CHANNELS:
-        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    if channel not in LIVE_CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(LIVE_CHANNELS)}, got {channel!r}")
     return channel
 
 
