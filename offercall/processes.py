@@ -1,5 +1,6 @@
 """Starting, supervising and stopping offercall's server processes (Rasa, the action server,
-the web server, the dialer worker), each only if it is not already answering on its port.
+the web server, the dialer worker, and Kannel's boxes when the SMS channel is on), each only
+if it is not already answering on its port.
 
 A supervised process that exits on its own (a crash, an OOM kill, ``kill -9``) is started
 again after a back-off that doubles with every crash in a row (1 s, 2 s, 4 s … 30 s) and
@@ -10,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
-import shutil
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from core.settings import PROJECT_ROOT, Settings
-from offercall import balancer
+from offercall import balancer, kannel
 from offercall.rasa_config import write_endpoints
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,19 @@ def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def answers_http(url: str, timeout_s: float = 2.0) -> bool:
+    """True when an HTTP server answers at ``url``, whatever the status (smsbox's sendsms
+    answers a request without a user with 403)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310 (loopback)
+            return True
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
 def redis_answers(redis_url: str) -> bool:
     """True when the Redis server at ``redis_url`` answers PING."""
     import redis
@@ -129,10 +143,27 @@ def scale_out_services(settings: Settings) -> tuple[list[Service], list[Service]
     return redis, haproxy
 
 
+def kannel_services(settings: Settings) -> list[Service]:
+    """Kannel's bearerbox and smsbox when the SMS channel is on (``sms_gateway = kannel``),
+    from the kannel.conf written here. smsbox waits for bearerbox (``kannel.smsbox_command``)
+    when it starts and when it is started again (it exits 10 s after bearerbox goes)."""
+    if settings.sms_gateway != "kannel":
+        return []
+    setup = kannel.KannelSetup.from_settings(settings)
+    kannel.write_config(setup)
+    return [
+        Service("kannel-bearerbox", kannel.bearerbox_command(setup), setup.status_url,
+                ready_timeout_s=30.0, kind="kannel"),
+        Service("kannel-smsbox", kannel.smsbox_command(setup), setup.sendsms_url,
+                ready_timeout_s=kannel.BEARERBOX_WAIT_S + 30.0, kind="kannel",
+                probe=lambda: answers_http(setup.sendsms_url)),
+    ]
+
+
 def services(settings: Settings) -> list[Service]:
     """Redis (scaled out only), the action servers, the Rasa servers, the web servers, the
-    balancer (scaled out only) and the dialer workers, in start order (the balancer is ready
-    once every balanced kind has a server up)."""
+    balancer (scaled out only), Kannel (SMS on only) and the dialer workers, in start order
+    (the balancer is ready once every balanced kind has a server up)."""
     endpoints = write_endpoints(settings)
     python = sys.executable
     actions = [
@@ -170,7 +201,8 @@ def services(settings: Settings) -> list[Service]:
         for i, port in enumerate(balancer.web_ports(settings))
     ]
     redis, haproxy = scale_out_services(settings)
-    return [*redis, *actions, *rasas, *webs, *haproxy, *worker_services(settings)]
+    return [*redis, *actions, *rasas, *webs, *haproxy, *kannel_services(settings),
+            *worker_services(settings)]
 
 
 def worker_services(settings: Settings) -> list[Service]:
@@ -194,10 +226,12 @@ def worker_services(settings: Settings) -> list[Service]:
 
 
 def _wanted(service: Service, names: list[str] | None) -> bool:
-    """Whether ``names`` (service names or kinds; None: all) asks for ``service``. Redis and
-    the balancer come with the servers they serve."""
+    """Whether ``names`` (service names or kinds; None: all) asks for ``service``. Redis, the
+    balancer and Kannel (the web server's SMS gateway) come with the servers they serve."""
     if names is None or service.name in names or service.of_kind in names:
         return True
+    if service.of_kind == "kannel":
+        return "web" in names
     if service.name == "redis":
         return "rasa" in names
     return service.name == "balancer" and bool({"rasa", "actions", "web"} & set(names))

@@ -20,11 +20,28 @@ command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)  # SIP failure paths a
 # suite runs its PostgreSQL bot stack this way. offercall starts its own instances of both.
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+# the SMS channel (OFFERCALL_SMS_GATEWAY=kannel): Kannel's bearerbox and smsbox, and its fake
+# SMSC client, the tests' phone network (kannel-extras). offercall starts its own boxes.
+[ -x /usr/sbin/bearerbox ] && [ -x /usr/sbin/smsbox ] || need_apt+=(kannel)
+[ -x /usr/lib/kannel/test/fakesmsc ] || need_apt+=(kannel-extras)
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ((${#need_apt[@]})); then
   say "installing system packages: ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+# Debian's kannel package runs a system bearerbox (and wapbox) from /etc/kannel/kannel.conf,
+# whose admin port, 13000, is offercall's default Kannel port too: stop it, keep it from
+# starting at boot. Nothing of offercall's uses it.
+if [ -x /etc/init.d/kannel ]; then
+  pidfile=/run/kannel/kannel_bearerbox.pid
+  if [ -s "$pidfile" ] && $SUDO kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    say "stopping Debian's own Kannel service"
+    $SUDO /etc/init.d/kannel stop || true
+  fi
+  if ls /etc/rc[2345].d/S[0-9][0-9]kannel >/dev/null 2>&1; then
+    $SUDO update-rc.d kannel disable >/dev/null 2>&1 || true
+  fi
 fi
 
 # --- Python 3.10 venv ------------------------------------------------------
