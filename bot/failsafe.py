@@ -186,10 +186,12 @@ class FailSafeBot:
         callback: tuple[datetime, datetime] | None = None, reason: str = "customer_requested",
     ) -> int:
         found = store.get_customer_offer(session, party.customer_id) if party.customer_id else None
+        if party.channel == "sms" and callback is None:
+            callback = self._callback_task()  # a customer texting is not on the line
         return handoffs.create_ticket(
             session, conversation_id=conversation_id, customer_id=party.customer_id,
             offer_id=found.offer_id if found else None,
-            channel=party.channel if party.channel in ("voice", "chat") else "chat",
+            channel=party.channel if party.channel in ("voice", "chat", "sms") else "chat",
             reason=reason, transcript=[{"speaker": "customer", "text": text}],
             intents=[], now=self.clock(), callback=callback,
         )

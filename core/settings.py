@@ -211,6 +211,9 @@ class Settings:
     """The number text messages come from (and customers reply to)."""
     sms_rate: float = 20.0
     """At most this many text messages a second go to the gateway."""
+    public_url: str = ""
+    """Where customers reach the chat (the links in text messages and pop-ups), e.g.
+    ``https://chat.bank.example``; empty: this server's own address."""
 
     def __post_init__(self) -> None:
         if self.workers > 1 and self.database_url.startswith("sqlite"):
@@ -231,6 +234,11 @@ class Settings:
         """Whether Rasa, the action server or the web server runs as several processes behind
         the balancer."""
         return self.rasa_servers > 1 or self.action_servers > 1 or self.web_servers > 1
+
+    @property
+    def customer_base_url(self) -> str:
+        """The address customers' links start with (``public_url``, else this server's)."""
+        return self.public_url or f"http://{self.web_host}:{self.web_port}"
 
     @property
     def sms_key(self) -> str:
@@ -300,6 +308,7 @@ class Settings:
             "OFFERCALL_SMS_SMSC_CONF": str(self.sms_smsc_conf or ""),
             "OFFERCALL_SMS_SENDER": self.sms_sender,
             "OFFERCALL_SMS_RATE": str(self.sms_rate),
+            "OFFERCALL_PUBLIC_URL": self.public_url,
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
             **{name: str(getattr(self, attr)) for name, (attr, _) in LEAD_SETTINGS.items()},
         }
@@ -365,6 +374,7 @@ class Settings:
             sms_smsc_conf=Path(env["OFFERCALL_SMS_SMSC_CONF"]) if env.get("OFFERCALL_SMS_SMSC_CONF") else None,
             sms_sender=env.get("OFFERCALL_SMS_SENDER", "1069095580"),
             sms_rate=_as_rate("OFFERCALL_SMS_RATE", env.get("OFFERCALL_SMS_RATE", "20")),
+            public_url=env.get("OFFERCALL_PUBLIC_URL", "").rstrip("/"),
             **{attr: _as_int(name, env.get(name, str(default)))
                for name, (attr, default) in {**SLA_SETTINGS, **LEAD_SETTINGS}.items()},
         )

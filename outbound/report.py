@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 from outbound.abtest import ABResult, VariantRate, compare
-from outbound.lead_funnel import LEAD_STAGE_NAMES, LEAD_STAGES, LeadFact, leads_by_branch
 from outbound.funnel import (
     ALL,
     DROP_OFF_REASONS,
@@ -33,6 +32,7 @@ from outbound.funnel import (
     percentile,
     time_to_first_claim,
 )
+from outbound.lead_funnel import LEAD_STAGE_NAMES, LEAD_STAGES, LeadFact, leads_by_branch
 
 CHINA = timezone(timedelta(hours=8), "CST")  # no daylight saving: a fixed offset is exact
 

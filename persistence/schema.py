@@ -559,8 +559,8 @@ class SmsMessage(Base):
     gateway = Column(String(32), nullable=False)
     status = Column(vocabulary(SmsStatus, 16), nullable=False)
     dlr_code = Column(Integer)
-    """The last delivery report's code (Kannel's: 1 delivered, 2 failed, 4 buffered, 8 sent to
-    the SMSC, 16 refused by it)."""
+    """The code of the delivery report that gave the message its status (Kannel's: 1
+    delivered, 2 failed, 4 buffered, 8 sent to the SMSC, 16 refused by it)."""
     detail = Column(Text)
     """The gateway's answer, or why the message failed."""
     conversation_id = Column(String(128))

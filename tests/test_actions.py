@@ -4,7 +4,7 @@ PostgreSQL: what they say, which directives they return, and what they write."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -159,6 +159,18 @@ def test_handoff_record_has_customer_offer_channel_reason_transcript_and_intents
     assert handoff.intents == ["affirm", "request_handoff"]
     assert [line["text"] for line in handoff.transcript][-1] == "我想办"
     assert slot_sets(events)["stage"] == "transferred"
+
+
+def test_a_texting_customer_who_wants_a_human_gets_a_callback_task_not_a_live_wait(context):
+    messages, _ = run(ActionCreateHandoff(), tracker(
+        user("我想办", "request_handoff"), slots={"stage": "offer", "channel": "sms"}))
+    (transfer,) = [d for d in directives(messages) if d["directive"] == "transfer"]
+    with session_scope(context.engine) as session:
+        handoff = tickets.get_ticket(session, transfer["handoff_id"])
+    assert (handoff.channel, handoff.kind) == ("sms", "callback")
+    promised = context.settings.callback_promise_min
+    assert handoff.callback_due_at - handoff.waiting_since == timedelta(minutes=promised)
+    assert f"{promised}分钟内给您回电" in texts_of(messages)
 
 
 def test_opt_out_is_durable_before_the_confirmation_is_said(context):

@@ -42,7 +42,7 @@ def outcome_in_db(stack, conversation_id: str):
 def test_opening_discloses_the_assistant_and_asks_for_the_masked_name(bot_stack):
     result = talk(bot_stack)
     opening = result["bot_messages"][0]
-    assert "智能语音助手" in opening and "邮储银行" in opening
+    assert "智能助手" in opening and "邮储银行" in opening  # a chat: it writes, not speaks
     assert "张**先生" in opening and "张伟" not in opening
     assert not any(detail in opening for detail in OFFER_DETAILS)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -19,8 +19,8 @@ from rasa_sdk.types import DomainDict
 from bot.actions import history, texts
 from bot.actions.context import get_context
 from core.clock import utcnow
-from core.vocabulary import ConversationOutcome
 from core.masking import mask_text
+from core.vocabulary import ConversationOutcome
 from persistence import handoffs, store
 from zhnorm import parse_amount, parse_callback_time, say_amount, say_time
 
@@ -151,7 +151,8 @@ class ActionSessionStart(Action):
             _hangup(dispatcher, ConversationOutcome.ENDED, reason="do_not_contact")
             return [SlotSet("channel", channel), SlotSet("stage", "ended")]
         whom = texts.addressee(found.masked_name, found.gender, found.org_name)
-        dispatcher.utter_message(response="utter_opening", **texts.opening_fields(context.voice, whom))
+        dispatcher.utter_message(response="utter_opening",
+                                 **texts.opening_fields(context.voice, whom, channel))
         _give_turn(dispatcher, tracker, "identity")
         return [
             SlotSet("customer_id", customer_id),
@@ -242,6 +243,12 @@ class ActionCreateHandoff(Action):
         found = await _lookup(tracker)
         conversation_id = _conversation_id(tracker)
         channel = tracker.get_slot("channel") or "chat"
+        settings = context.settings
+        now = utcnow()
+        # a customer texting is not on the line: an agent calls them back instead
+        callback = ((now + timedelta(minutes=settings.callback_promise_min),
+                     now + timedelta(seconds=settings.sla_callback_claim_s))
+                    if channel == "sms" else None)
 
         def create(session: Any) -> int:
             handoff_id = handoffs.create_ticket(
@@ -249,11 +256,12 @@ class ActionCreateHandoff(Action):
                 conversation_id=conversation_id,
                 customer_id=tracker.get_slot("customer_id"),
                 offer_id=found.offer_id if found else None,
-                channel=channel if channel in ("voice", "chat") else "chat",
+                channel=channel if channel in ("voice", "chat", "sms") else "chat",
                 reason=reason,
                 transcript=history.transcript(tracker.events),
                 intents=history.detected_intents(tracker.events),
-                now=utcnow(),
+                now=now,
+                callback=callback,
             )
             store.record_outcome(session, conversation_id, ConversationOutcome.TRANSFERRED, reason)
             return handoff_id
@@ -263,7 +271,8 @@ class ActionCreateHandoff(Action):
             "bot.handoff.created",
             extra={"conversation_id": conversation_id, "handoff_id": handoff_id},
         )
-        dispatcher.utter_message(text=texts.transfer_notice(channel))
+        dispatcher.utter_message(
+            text=texts.transfer_notice(channel, settings.callback_promise_min))
         dispatcher.utter_message(
             json_message={"directive": "transfer", "handoff_id": handoff_id, "reason": reason}
         )

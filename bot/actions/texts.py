@@ -123,21 +123,24 @@ def script_text(response: str, variant: str | None, fields: dict[str, Any]) -> s
     return templates.get(variant or DEFAULT_VARIANT, templates[DEFAULT_VARIANT]).format(**fields)
 
 
-def opening_fields(voice: Voice, whom: str) -> dict[str, Any]:
-    """The values the opening's template needs (``whom``: :func:`addressee`)."""
-    return {"bank": voice.bank, "addressee": whom}
+def opening_fields(voice: Voice, whom: str, channel: str | None = "voice") -> dict[str, Any]:
+    """The values the opening's template needs (``whom``: :func:`addressee`); the assistant
+    speaks on a call and writes in the chat and in text messages."""
+    assistant = "智能语音助手" if channel in ("voice", None) else "智能助手"
+    return {"bank": voice.bank, "addressee": whom, "assistant": assistant}
 
 
-def opening(voice: Voice, whom: str, variant: str | None = None) -> str:
+def opening(voice: Voice, whom: str, variant: str | None = None,
+            channel: str | None = "voice") -> str:
     """First words of an outbound contact: who is calling, why, and the right-party question
     for ``whom`` (:func:`addressee`)."""
-    return script_text("utter_opening", variant, opening_fields(voice, whom))
+    return script_text("utter_opening", variant, opening_fields(voice, whom, channel))
 
 
 def disclosure(voice: Voice, channel: str | None = "voice") -> str:
     """The mandatory disclosures said before any offer detail: AI, bank, purpose (worded for a
-    phone call, or for the in-app chat)."""
-    if channel == "chat":
+    phone call, or for the in-app chat and text messages)."""
+    if channel in ("chat", "sms"):
         return (
             f"感谢您的确认。温馨提示：本次对话由{voice.bank}智能助手进行，"
             "目的是向您介绍您的预授信贷款额度，对话内容会被记录。"
@@ -248,8 +251,11 @@ def goodbye() -> str:
     return "好的，感谢您的接听，祝您生活愉快，再见！"
 
 
-def transfer_notice(channel: str | None = "voice") -> str:
-    """Said while the customer is being transferred to a human."""
+def transfer_notice(channel: str | None = "voice", promise_min: int = 30) -> str:
+    """Said while the customer is being transferred to a human (by text message: an agent
+    calls them back within ``promise_min`` minutes)."""
+    if channel == "sms":
+        return f"好的，已为您安排客户经理，将在{promise_min}分钟内给您回电，请留意来电。"
     if channel == "chat":
         return "好的，正在为您转接客户经理，请稍候。"
     return "好的，正在为您转接客户经理，请稍候，不要挂机。"

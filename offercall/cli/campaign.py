@@ -153,6 +153,34 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_popup(settings: Settings, args: argparse.Namespace) -> int:
+    """Queues an app pop-up for one customer (for demos) and prints how the app fetches it."""
+    from datetime import timedelta
+
+    from core import customer_tokens
+    from core.clock import utcnow
+    from outbound import popups
+    from persistence.engine import open_database, session_scope
+
+    engine = open_database(settings)
+    try:
+        with session_scope(engine) as session:
+            popup_id = popups.create_popup(
+                session, customer_id=args.customer, title=args.title,
+                body=args.body or f"点击与{settings.bank_name}智能助手聊聊您的预授信贷款额度",
+                now=utcnow(), ttl=timedelta(hours=args.hours), campaign_id=args.campaign)
+    except popups.PopupError as exc:
+        return _fail(str(exc))
+    finally:
+        engine.dispose()
+    token = customer_tokens.issue(args.customer, settings.secret_key, ttl_s=3600,
+                                  purpose=customer_tokens.APP)
+    print(f"pop-up {popup_id} pending for {args.customer}; the app fetches it with (1 hour):")
+    print(f"curl -H 'Authorization: Bearer {token}' "
+          f"http://127.0.0.1:{settings.web_port}/api/app/popup")
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from offercall.campaign_runner import run_demo
     from offercall.processes import ServiceError, Supervisor
@@ -173,7 +201,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     """Registers ``campaign …`` and ``report`` on the CLI's subparsers."""
-    campaign = sub.add_parser("campaign", help="outbound campaigns: import, create, start, pause, stop, status, audit, report, demo")
+    campaign = sub.add_parser("campaign", help="outbound campaigns: import, create, start, pause, "
+                                               "stop, status, audit, report, demo, popup")
     verbs = campaign.add_subparsers(dest="verb", required=True)
     imp = verbs.add_parser("import", help="load a whitelist CSV/XLSX (UTF-8 or GBK), optionally into a campaign")
     imp.add_argument("file")
@@ -208,6 +237,13 @@ def add_commands(sub) -> None:
             parser.add_argument("--out", help="directory (default var/reports/<campaign>)")
         parser.set_defaults(func=func)
     verbs.add_parser("demo", help="run the demo campaign end to end and write its report").set_defaults(func=cmd_demo)
+    popup = verbs.add_parser("popup", help="queue an app pop-up for a customer (demo)")
+    popup.add_argument("--customer", required=True, help="customer id, e.g. C0001")
+    popup.add_argument("--campaign", help="the campaign it belongs to (default: none)")
+    popup.add_argument("--title", default="您有一笔专属预授信额度")
+    popup.add_argument("--body", help="default: 点击与<the bank>智能助手聊聊您的预授信贷款额度")
+    popup.add_argument("--hours", type=float, default=24.0, help="how long it is served")
+    popup.set_defaults(func=cmd_popup)
     report = sub.add_parser("report", help="a campaign's HTML report and CSV exports")
     report.add_argument("campaign")
     report.add_argument("--out", help="directory (default var/reports/<campaign>)")

@@ -3,6 +3,9 @@ queue, the chat and the media streams into one web server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,16 +20,22 @@ from handoff.api import HANDOFF, TIMEZONE
 from handoff.service import HandoffService
 from handoff.sla import SlaPolicy
 from offercall.bots import connect_bot
+from offercall.sms import sms_channel
 from offercall.voice_calls import VoiceRuntime
 from offercall.web.keys import ENGINE, HTTP, SETTINGS, VOICE
 from offercall.web.outages import database_outages
 from offercall.web.routes import setup_routes
+from outbound.sms_channel import SmsChannel
 from outbound.upload_jobs import UploadRunner
 from outbound.web.call_log_api import RECORDINGS
 from outbound.web.campaign_common import CAMPAIGN_API, CampaignApiConfig
 from outbound.web.campaign_input import Installation
+from outbound.web.popup_api import POPUP_API, PopupApiConfig
+from outbound.web.sms_api import SMS_CHANNEL, SMS_KEY
 from outbound.web.whitelist_api import WHITELIST_UPLOADS
 from persistence.engine import open_database
+
+log = logging.getLogger(__name__)
 
 
 def init_app(settings: Settings) -> web.Application:
@@ -36,11 +45,13 @@ def init_app(settings: Settings) -> web.Application:
     app[VOICE] = VoiceRuntime(settings)  # its models load on the first call, not here
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_chat)
+    app.cleanup_ctx.append(_sms)
     app.cleanup_ctx.append(_handoff)
     app.cleanup_ctx.append(_whitelist_uploads)
     app[RECORDINGS] = settings.recordings_dir
     app[CAMPAIGN_API] = CampaignApiConfig(
         Installation(texts.script_variants(), settings.dial_lines), settings.timezone)
+    app[POPUP_API] = PopupApiConfig(settings.secret_key)
     setup_routes(app)
     return app
 
@@ -77,3 +88,31 @@ async def _chat(app: web.Application) -> AsyncIterator[None]:
         bot = connect_bot(settings, session, app[ENGINE], timeout_s=settings.chat_timeout_ms / 1000)
         app[CHAT] = ChatConfig(bot=bot, secret_key=settings.secret_key)
         yield
+
+
+RESEND_EVERY_S = 30.0
+
+
+async def _sms(app: web.Application) -> AsyncIterator[None]:
+    """The SMS channel, when the installation has one, and its resending of the messages
+    its gateway could not take."""
+    settings = app[SETTINGS]
+    if settings.sms_gateway == "off":
+        yield
+        return
+    channel = sms_channel(settings, app[ENGINE], app[HTTP], app[CHAT].bot)
+    app[SMS_CHANNEL], app[SMS_KEY] = channel, settings.sms_key
+    resending = asyncio.create_task(_resend_queued(channel))
+    yield
+    resending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await resending
+
+
+async def _resend_queued(channel: SmsChannel) -> None:
+    while True:
+        await asyncio.sleep(RESEND_EVERY_S)
+        try:
+            await channel.resend_queued(older_than_s=RESEND_EVERY_S)
+        except Exception:  # a database outage: the next round tries again
+            log.exception("sms.resend.failed")

@@ -19,6 +19,8 @@ from offercall.web.metrics import add_web_metrics
 from outbound.web.call_log_api import add_call_log_routes
 from outbound.web.campaign_api import add_campaign_routes
 from outbound.web.pages import add_workspace_pages
+from outbound.web.popup_api import add_popup_routes
+from outbound.web.sms_api import add_sms_routes
 from outbound.web.whitelist_api import add_whitelist_routes
 
 
@@ -37,6 +39,8 @@ def setup_routes(app: web.Application) -> None:
     add_whitelist_routes(app)
     add_call_log_routes(app)
     add_campaign_routes(app)
+    add_sms_routes(app)
+    add_popup_routes(app)
     add_workspace_pages(app)
     add_lead_routes(app, lead_policies(app[SETTINGS]))
     add_map_routes(app)
