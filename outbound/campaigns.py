@@ -377,6 +377,14 @@ def add_targets(
     return added, [c for c in customer_ids if c not in known]
 
 
+def targets_with_variants(session: Session, campaign_id: str) -> list[tuple[str, str]]:
+    """Every customer of the campaign with their script variant, in the order they joined."""
+    get_campaign(session, campaign_id)  # CampaignNotFound for an unknown one
+    return [(row.customer_id, row.variant) for row in session.execute(
+        select(CampaignTarget.customer_id, CampaignTarget.variant)
+        .where(CampaignTarget.campaign_id == campaign_id).order_by(CampaignTarget.id))]
+
+
 def matching_customers(session: Session, *, product: str | None = None, segment: str | None = None,
                        customer_ids: list[str] | None = None) -> list[str]:
     """A new campaign's customers, in id order: those whose active offer is ``product`` and

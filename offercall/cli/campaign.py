@@ -181,6 +181,41 @@ def cmd_popup(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sms(settings: Settings, args: argparse.Namespace) -> int:
+    """Sends a campaign's text message to its customers, through the Kannel ``offercall run``
+    runs (replies are answered there)."""
+    import asyncio
+
+    from offercall.sms import send_campaign
+    from outbound import campaigns
+    from outbound.sms_rules import TEMPLATES
+    from persistence.engine import open_database
+
+    if settings.sms_gateway != "kannel":
+        return _fail("the SMS channel is off: set OFFERCALL_SMS_GATEWAY=kannel, and run the "
+                     "servers (offercall run) so Kannel runs and replies are answered")
+    if args.template not in TEMPLATES:
+        return _fail(f"unknown template {args.template!r}; one of {', '.join(TEMPLATES)}")
+
+    def show(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"\r{done}/{total} customers", end="", file=sys.stderr, flush=True)
+
+    engine = open_database(settings)
+    try:
+        outcomes = asyncio.run(send_campaign(settings, engine, args.campaign,
+                                             template=args.template, progress=show))
+    except campaigns.CampaignError as exc:
+        return _fail(str(exc))
+    finally:
+        engine.dispose()
+    if not args.quiet:
+        print(file=sys.stderr)
+    for what, count in sorted(outcomes.items()):
+        print(f"{what}: {count}")
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from offercall.campaign_runner import run_demo
     from offercall.processes import ServiceError, Supervisor
@@ -202,7 +237,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def add_commands(sub) -> None:
     """Registers ``campaign …`` and ``report`` on the CLI's subparsers."""
     campaign = sub.add_parser("campaign", help="outbound campaigns: import, create, start, pause, "
-                                               "stop, status, audit, report, demo, popup")
+                                               "stop, status, audit, report, demo, popup, sms")
     verbs = campaign.add_subparsers(dest="verb", required=True)
     imp = verbs.add_parser("import", help="load a whitelist CSV/XLSX (UTF-8 or GBK), optionally into a campaign")
     imp.add_argument("file")
@@ -244,6 +279,11 @@ def add_commands(sub) -> None:
     popup.add_argument("--body", help="default: 点击与<the bank>智能助手聊聊您的预授信贷款额度")
     popup.add_argument("--hours", type=float, default=24.0, help="how long it is served")
     popup.set_defaults(func=cmd_popup)
+    sms = verbs.add_parser("sms", help="text the campaign's customers its message (SMS on)")
+    sms.add_argument("campaign")
+    sms.add_argument("--template", default="offer", help="offer (default) or reminder")
+    sms.add_argument("--quiet", action="store_true", help="no progress")
+    sms.set_defaults(func=cmd_sms)
     report = sub.add_parser("report", help="a campaign's HTML report and CSV exports")
     report.add_argument("campaign")
     report.add_argument("--out", help="directory (default var/reports/<campaign>)")
