@@ -17,6 +17,9 @@ often it is seen, and an event about a customer whose lead is still open joins t
   the customer did not chat with us since. Not our own failures (``failed``: fix the trunk and
   dial again), nor a call that connected (``dropped``, ``no_response``, any conversation). The
   customer must still have consent and a valid offer. ``CAMPAIGN_UNREACHED``.
+- A contact plan's branch step (``target:<campaign>/<customer>``, ``CONTACT_PLAN``): the plan
+  got to it (the customer neither opted out, applied nor refused). The customer must still
+  have consent and a valid offer.
 - A callback booked in chat (``callback:<id>``) that no campaign can make (the customer is in
   none being worked; see ``outbound.chat_callbacks``), once the time the customer asked for
   has come. ``CALLBACK_TASK``; the callback becomes ``to_branch``, so a campaign started later
@@ -59,6 +62,7 @@ from persistence.schema import (
     Customer,
     Handoff,
     Offer,
+    PlanStepTaken,
 )
 
 log = logging.getLogger(__name__)
@@ -189,6 +193,18 @@ def leads_from_tickets(
 
 
 # ---------------------------------------------------------- campaign targets
+def _valid_offer_why_not(session: Session, customer_id: str, now: datetime) -> str | None:
+    """Why a customer cannot be a branch's lead (no consent, no valid offer), or None."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or not customer.consent:
+        return "the customer has not consented to be contacted"
+    offer = session.execute(select(Offer.valid_until).where(
+        Offer.customer_id == customer_id, Offer.active.is_(True))).scalar()
+    if offer is None or offer < now.date():
+        return "the customer has no valid offer"
+    return None
+
+
 def _unreached_why_not(session: Session, target: CampaignTarget, now: datetime) -> str | None:
     """Why a campaign target is no unreached lead, or None when it is one."""
     if target.status != "done":
@@ -207,14 +223,7 @@ def _unreached_why_not(session: Session, target: CampaignTarget, now: datetime) 
             Conversation.started_at >= target.created_at).limit(1)).scalar()
     if chatted is not None:
         return "the customer chatted with us since the campaign began"
-    customer = session.get(Customer, target.customer_id)
-    if customer is None or not customer.consent:
-        return "the customer has not consented to be contacted"
-    offer = session.execute(select(Offer.valid_until).where(
-        Offer.customer_id == target.customer_id, Offer.active.is_(True))).scalar()
-    if offer is None or offer < now.date():
-        return "the customer has no valid offer"
-    return None
+    return _valid_offer_why_not(session, target.customer_id, now)
 
 
 def lead_from_unreached_target(
@@ -266,6 +275,52 @@ def leads_from_unreached_targets(
                _not_led(LeadSource.CAMPAIGN_UNREACHED, ref))
         .order_by(CampaignTarget.id)).scalars()
     return _each(session, list(candidates), lead_from_unreached_target, now, deadlines,
+                 scorecard_policy, suspended)
+
+
+# ------------------------------------------------------- contact-plan steps
+def lead_from_plan_step(
+    session: Session, step_id: int, now: datetime, *,
+    deadlines: DeadlinePolicy = DEFAULT_DEADLINES,
+    scorecard_policy: ScorecardPolicy = DEFAULT_SCORECARD,
+    suspended: Mapping[str, str] | None = None,
+) -> Lead:
+    """The lead a contact plan's branch step asked for (``outbound.plan_runner``)."""
+    require_aware("now", now)
+    step = session.get(PlanStepTaken, step_id)
+    if step is None:
+        raise LeadError(404, f"no contact-plan step {step_id}")
+    if step.channel != "branch_lead":
+        raise LeadError(409, f"contact-plan step {step_id} is a {step.channel} step")
+    ref = target_ref(step.campaign_id, step.customer_id)
+    existing = lead_of_source(session, LeadSource.CONTACT_PLAN, ref, now, deadlines=deadlines)
+    if existing is not None:
+        return existing
+    why_not = _valid_offer_why_not(session, step.customer_id, now)
+    if why_not is not None:
+        raise LeadError(409, f"contact-plan step {step_id} is no branch lead: {why_not}")
+    return open_lead(session, step.customer_id, LeadSource.CONTACT_PLAN, ref, now,
+                     deadlines=deadlines, scorecard_policy=scorecard_policy, suspended=suspended,
+                     note=f"营销活动 {step.campaign_id}：按联络计划第{step.step_no + 1}步转网点跟进")
+
+
+def leads_from_plan_steps(
+    session: Session, now: datetime, *, lookback: timedelta = LOOKBACK,
+    deadlines: DeadlinePolicy = DEFAULT_DEADLINES,
+    scorecard_policy: ScorecardPolicy = DEFAULT_SCORECARD,
+    suspended: Mapping[str, str] | None = None,
+) -> list[Lead]:
+    """Makes a lead of every contact plan's branch step of the last ``lookback`` that has none
+    yet; returns the leads made or joined."""
+    require_aware("now", now)
+    ref = (literal("target:") + PlanStepTaken.campaign_id + literal("/")
+           + PlanStepTaken.customer_id)
+    candidates = session.execute(
+        select(PlanStepTaken.id)
+        .where(PlanStepTaken.channel == "branch_lead", PlanStepTaken.taken_at >= now - lookback,
+               _not_led(LeadSource.CONTACT_PLAN, ref))
+        .order_by(PlanStepTaken.id)).scalars()
+    return _each(session, list(candidates), lead_from_plan_step, now, deadlines,
                  scorecard_policy, suspended)
 
 
@@ -378,5 +433,6 @@ def collect_leads(
     return [
         *leads_from_tickets(session, now, **options),
         *leads_from_unreached_targets(session, now, **options),
+        *leads_from_plan_steps(session, now, **options),
         *leads_from_unplaced_callbacks(session, now, **options),
     ]

@@ -142,7 +142,7 @@ OUTCOME_TEXT = {
 SOURCE_TEXT = {
     LeadSource.BOT_INTERESTED_NOT_CONNECTED: "有意向未接通人工",
     LeadSource.CALLBACK_TASK: "回电任务未处理", LeadSource.CAMPAIGN_UNREACHED: "外呼未触达",
-    LeadSource.PARTNER_INTAKE: "合作方转介",
+    LeadSource.PARTNER_INTAKE: "合作方转介", LeadSource.CONTACT_PLAN: "联络计划转网点",
 }
 
 

@@ -249,6 +249,9 @@ class LeadSource(StrEnum):
     """A callback task the agents' pool did not work."""
     CAMPAIGN_UNREACHED = "campaign_unreached"
     """A campaign never reached the customer by phone, SMS or pop-up."""
+    CONTACT_PLAN = "contact_plan"
+    """A campaign's contact plan reached its branch step (e.g. day 5) with the customer
+    neither opted out, applied nor refused."""
     PARTNER_INTAKE = "partner_intake"
     """Sent by a partner (e.g. the medical-insurance platform) to be served in person."""
 

@@ -19,9 +19,11 @@ from handoff.service import HandoffService
 from handoff.sla import SlaPolicy
 from offercall.agent_line import HandoffLine
 from offercall.sip_calls import SipCalls, customer_phone
+from offercall.sms import sms_channel
 from offercall.voice_calls import VoiceRuntime, new_call_id, run_call
 from outbound import campaigns
 from outbound.dialer import Dialer
+from outbound.plan_runner import PlanRunner
 from outbound.simulated_network import Personas, SimulatedNetwork
 from voice.audio import MULAW_8K
 from voice.transports.sip import SipConfig, SipStack, TrunkConfig
@@ -44,11 +46,16 @@ class CallPlacing:
         self.line = HandoffLine(self.service)
         self._http: aiohttp.ClientSession | None = None
         self._stack_lock = asyncio.Lock()
+        self.plans: PlanRunner | None = None
+        """Takes planned campaigns' steps (texts through Kannel when the SMS channel is on)."""
 
     async def __aenter__(self) -> CallPlacing:
         await self.runtime.warm(MULAW_8K)
         await self.service.start(sweep=self._sweep)
         self._http = aiohttp.ClientSession()
+        sms = (sms_channel(self.settings, self.engine, self._http, bot=None)
+               if self.settings.sms_gateway == "kannel" else None)
+        self.plans = PlanRunner(self.engine, sms=sms, bank=self.settings.bank_name)
         return self
 
     async def __aexit__(self, *_: Any) -> None:
@@ -103,4 +110,4 @@ class CallPlacing:
             place = SimulatedNetwork(self.runtime.speaker, call, self.personas,
                                      speed=campaign.config.speed, dial_log=self.dial_log).place
         return Dialer(self.engine, campaign.id, place, new_call_id=new_call_id,
-                      lines_in_use=lines_in_use, max_lines=max_lines, **options)
+                      lines_in_use=lines_in_use, max_lines=max_lines, plans=self.plans, **options)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from core.vocabulary import AuditAction, CampaignStatus
 from outbound import lifecycle, retry
 from outbound.compliance import CallingWindow, ContactPolicy, DialFacts, decide_dial
+from outbound.contact_plans import CALLS_ONLY, ContactPlan, PlanError
 from outbound.pacing import PacingPolicy
 from persistence import audit, store
 from persistence.audit import Actor
@@ -78,6 +79,9 @@ class CampaignConfig:
     """The product whose offers chose the targets (None: any product)."""
     segment: str | None = None
     """The whitelist segment that chose the targets (None: any segment)."""
+    plan: dict[str, Any] | None = None
+    """The contact plan (``outbound.contact_plans``: steps over SMS, pop-up, call and branch
+    lead, and what stops them) as JSON; None: the campaign calls, as campaigns always have."""
 
     def __post_init__(self) -> None:
         problems = _type_problems(self)
@@ -92,6 +96,11 @@ class CampaignConfig:
             self.retry_policy(), self.contact_policy(), self.pacing_policy()
         except ValueError as exc:
             raise CampaignError(f"bad campaign settings: {exc}") from exc
+        if self.plan is not None:
+            try:
+                self.contact_plan()
+            except PlanError as exc:
+                raise CampaignError(f"bad contact plan: {exc}") from exc
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> CampaignConfig:
@@ -142,6 +151,16 @@ class CampaignConfig:
             backoff=tuple(timedelta(seconds=s) for s in self.retry_backoff_s),
             max_attempts=self.max_attempts,
         )
+
+    def contact_plan(self) -> ContactPlan:
+        """The contact plan (calls only without one)."""
+        return CALLS_ONLY if self.plan is None else ContactPlan.from_json(self.plan)
+
+    @property
+    def planned(self) -> bool:
+        """Whether the campaign reaches customers by a contact plan (its targets wait for each
+        step in ``planned``) rather than by calls alone."""
+        return self.plan is not None
 
     def pacing_policy(self) -> PacingPolicy:
         """The pacing limits."""
@@ -313,6 +332,20 @@ def setting_changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
             for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key)}
 
 
+def _switch_plan(session: Session, campaign_id: str, status: CampaignStatus, *,
+                 planned: bool) -> None:
+    """A contact plan added to a campaign, or taken away: before it starts only (its
+    customers then wait for the plan's steps, or for their dial)."""
+    if status != CampaignStatus.DRAFT:
+        raise CampaignRefused("a contact plan is added or taken away only before the campaign "
+                              "starts; its steps can change while it is paused")
+    session.execute(update(CampaignTarget).where(
+        CampaignTarget.campaign_id == campaign_id,
+        CampaignTarget.status.in_(("pending", "planned")))
+        .values(status="planned" if planned else "pending")
+        .execution_options(synchronize_session=False))
+
+
 def change_settings(
     session: Session, campaign_id: str, changes: dict[str, Any], actor: Actor, now: datetime, *,
     name: str | None = None, check: Callable[[CampaignConfig], None] | None = None,
@@ -334,7 +367,10 @@ def change_settings(
     after = CampaignConfig.from_json({**row.config, **changes})
     if check is not None:
         check(after)
-    diff = setting_changes(CampaignConfig.from_json(row.config).to_json(), after.to_json())
+    before = CampaignConfig.from_json(row.config)
+    if before.planned != after.planned:
+        _switch_plan(session, campaign_id, status, planned=after.planned)
+    diff = setting_changes(before.to_json(), after.to_json())
     if name is not None and name != row.name:
         diff["name"] = {"before": row.name, "after": name}
     if diff:
@@ -370,7 +406,8 @@ def add_targets(
         session.add(CampaignTarget(
             campaign_id=campaign_id, customer_id=customer_id,
             variant=assign_variant(campaign_id, customer_id, campaign.config.variants),
-            status="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
+            status="planned" if campaign.config.planned else "pending", attempts=0,
+            next_attempt_at=now, created_at=now, updated_at=now,
         ))
         added += 1
     session.flush()
@@ -597,7 +634,10 @@ def _schedule(session: Session, target_id: int, outcome: str, now: datetime,
     config = get_campaign(session, target.campaign_id).config
     when = retry.next_attempt_at(config.retry_policy(), outcome, target.attempts, now, callback_at)
     target.last_outcome, target.updated_at = outcome, now
-    if when is None:
+    if when is None and config.planned:
+        target.status, target.next_attempt_at = "planned", now  # the plan says what comes next
+        target.final_reason = outcome if outcome in retry.FINAL else f"attempts used up ({outcome})"
+    elif when is None:
         target.status, target.next_attempt_at = "done", None
         target.final_reason = outcome if outcome in retry.FINAL else f"attempts used up ({outcome})"
     else:
@@ -628,6 +668,11 @@ def recover_expired(session: Session, now: datetime, campaign_id: str | None = N
 
 
 # ------------------------------------------------------------------ overview
+WAITING = ("pending", "claiming", "dialing", "planned", "planning")
+"""Target statuses of a customer the campaign is not done with."""
+DUE = ("pending", "planned")
+"""Target statuses that fall due at ``next_attempt_at``: a dial, or a contact plan's step."""
+
 @dataclass(frozen=True)
 class CampaignProgress:
     """Where a campaign stands."""
@@ -640,8 +685,7 @@ class CampaignProgress:
     @property
     def finished(self) -> bool:
         """True when no target is waiting or being dialled."""
-        return not self.targets.get("pending") and not self.targets.get("dialing") \
-            and not self.targets.get("claiming")
+        return not any(self.targets.get(status) for status in WAITING)
 
 
 def progress(session: Session, campaign_id: str) -> CampaignProgress:
@@ -684,10 +728,11 @@ def glance(session: Session, campaign_id: str) -> Glance:
     status = session.execute(select(Campaign.status).where(Campaign.id == campaign_id)).scalar()
     if status is None:
         get_campaign(session, campaign_id)  # raises, naming the campaigns there are
-    next_due = session.execute(
+    next_due = min((due for due in (session.execute(
         select(CampaignTarget.next_attempt_at)
-        .where(CampaignTarget.campaign_id == campaign_id, CampaignTarget.status == "pending")
-        .order_by(CampaignTarget.next_attempt_at).limit(1)).scalar()
+        .where(CampaignTarget.campaign_id == campaign_id, CampaignTarget.status == status)
+        .order_by(CampaignTarget.next_attempt_at).limit(1)).scalar() for status in DUE)
+        if due is not None), default=None)
     return Glance(CampaignStatus(status), next_due, _targets_in_a_call(session, campaign_id))
 
 

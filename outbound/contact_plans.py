@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from outbound.sms_rules import TEMPLATES
+
 CHANNELS = ("sms", "popup", "call", "branch_lead")
 """What a step does: text the customer, queue an app pop-up, call them (with the campaign's
 retries), or hand them to the nearest branch to follow up in person."""
@@ -33,7 +35,8 @@ class PlanError(ValueError):
 @dataclass(frozen=True)
 class PlanStep:
     """One step: ``channel`` after ``wait`` (since the previous step was taken; the first step's
-    since the campaign started), with a message ``template`` for texts and pop-ups."""
+    since the customer joined the campaign), with a message ``template`` for a text
+    (``outbound.sms_rules.TEMPLATES``; the offer by default)."""
 
     channel: str
     wait: timedelta = timedelta(0)
@@ -45,6 +48,11 @@ class PlanStep:
                             f"got {self.channel!r}")
         if not timedelta(0) <= self.wait <= MAX_WAIT:
             raise PlanError(f"a step waits 0 to {MAX_WAIT.days} days, got {self.wait}")
+        if self.template is not None and self.channel != "sms":
+            raise PlanError("only a text message step has a template")
+        if self.template is not None and self.template not in TEMPLATES:
+            raise PlanError(f"unknown message template {self.template!r}; "
+                            f"one of {', '.join(TEMPLATES)}")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from handoff.agents import all_accounts
 from outbound import campaigns, lifecycle, metrics
 from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
 from outbound.pacing import Capacity, PacingDecision, calls_to_start, transfer_rate
+from outbound.plan_runner import PlanRunner
 from persistence import store
 from persistence.engine import session_scope
 from persistence.errors import DATABASE_AWAY
@@ -91,8 +92,12 @@ class Dialer:
         lines_in_use: Callable[[], int] | None = None,
         max_lines: int | None = None,
         record_retry_s: float = 20.0,
+        plans: PlanRunner | None = None,
     ) -> None:
         self.engine = engine
+        self.plans = plans
+        """Takes a planned campaign's due steps before each round (None: steps are not taken,
+        as for a campaign without a plan)."""
         self.record_retry_s = record_retry_s
         """How long a finished call's outcome is retried while the database is away (its lease
         is renewed meanwhile); after that the lease lapses and recovery closes it as
@@ -129,6 +134,8 @@ class Dialer:
                     break
                 if seen.next_due is not None and seen.next_due <= now:
                     campaign = await self._db(lambda s: campaigns.get_campaign(s, self.campaign_id))
+                    if self.plans is not None and campaign.config.planned:
+                        await self.plans.advance(self.campaign_id, now)  # a call step: dial now
                     await self._round(campaign, now, seen.being_dialled)
                 elif not self._calls and self._idle(seen):
                     break

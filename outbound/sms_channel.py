@@ -84,7 +84,8 @@ class SmsChannel:
     # ------------------------------------------------------------ sending
     async def send_offer(self, campaign_id: str, customer_id: str, *, template: str = "offer",
                          variant: str | None = None) -> SendOutcome:
-        """A campaign's message to one of its customers, if the rules allow it now."""
+        """A campaign's message to one of its customers, if the rules allow it now (each
+        template at most once a customer)."""
         now = self.clock()
 
         def prepare() -> tuple[SendOutcome | None, str]:
@@ -97,7 +98,8 @@ class SmsChannel:
                     window, now,
                     opted_out=store.is_do_not_contact(session, customer_id=customer_id,
                                                       phone=customer.phone),
-                    already_sent=sms_messages.already_sent(session, campaign_id, customer_id))
+                    already_sent=sms_messages.already_sent(session, campaign_id, customer_id,
+                                                            template))
                 if decision.verdict != "send":
                     return SendOutcome(decision.verdict, reason=decision.reason,
                                        not_before=decision.not_before), ""

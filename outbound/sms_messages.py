@@ -142,13 +142,17 @@ def claim_queued(session: Session, older_than: datetime, now: datetime,
     return taken
 
 
-def already_sent(session: Session, campaign_id: str, customer_id: str) -> bool:
-    """Whether the campaign already has a message for the customer (that did not fail)."""
-    found = session.execute(
-        select(SmsMessage.id).where(SmsMessage.campaign_id == campaign_id,
-                                    SmsMessage.customer_id == customer_id,
-                                    SmsMessage.direction == "out",
-                                    SmsMessage.status != SmsStatus.FAILED).limit(1)).first()
+def already_sent(session: Session, campaign_id: str, customer_id: str,
+                 template: str | None = None) -> bool:
+    """Whether the campaign already has a message for the customer (that did not fail), of
+    ``template`` when one is named (a plan may text an offer, then a reminder)."""
+    query = select(SmsMessage.id).where(SmsMessage.campaign_id == campaign_id,
+                                        SmsMessage.customer_id == customer_id,
+                                        SmsMessage.direction == "out",
+                                        SmsMessage.status != SmsStatus.FAILED)
+    if template is not None:
+        query = query.where(SmsMessage.template == template)
+    found = session.execute(query.limit(1)).first()
     return found is not None
 
 

@@ -343,6 +343,11 @@ class CampaignTarget(Base):
     final_reason = Column(Text)
     created_at = Column(UTCDateTime, nullable=False)
     updated_at = Column(UTCDateTime, nullable=False)
+    plan_step = Column(Integer, nullable=False, default=0, server_default="0")
+    """A campaign with a contact plan: the index of the customer's next step (``planned``
+    targets wait for it at ``next_attempt_at``; see ``outbound.plan_runner``)."""
+    plan_taken_at = Column(UTCDateTime)
+    """When the customer's last step was taken."""
 
 
 class CallAttempt(Base):
@@ -592,3 +597,25 @@ class AppPopup(Base):
     clicked_at = Column(UTCDateTime)
     dismissed_at = Column(UTCDateTime)
     updated_at = Column(UTCDateTime, nullable=False)
+
+
+class PlanStepTaken(Base):
+    """One step of a contact plan taken for one customer: what it did and what came of it.
+    Never changed or deleted; the cross-channel funnel and the branch leads read them."""
+    __tablename__ = "oc_plan_steps"
+    __table_args__ = (
+        UniqueConstraint("target_id", "step_no", name="uq_oc_plan_steps_step"),
+        Index("ix_oc_plan_steps_campaign", "campaign_id", "channel"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    target_id = Column(Integer, nullable=False)
+    campaign_id = Column(String(64), nullable=False)
+    customer_id = Column(String(64), nullable=False)
+    step_no = Column(Integer, nullable=False)
+    channel = Column(String(16), nullable=False)
+    result = Column(String(32), nullable=False)
+    """``sent`` (a text handed to the gateway), ``queued`` (its gateway was away), ``shown``…:
+    what the channel said; or why the step did nothing (``do_not_contact``, ``no_sms``)."""
+    ref = Column(String(64))
+    """The message, pop-up or call attempt the step made."""
+    taken_at = Column(UTCDateTime, nullable=False)

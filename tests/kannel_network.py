@@ -371,4 +371,4 @@ def kannel_network(directory: Path, callback_base: str, *, throughput: float | N
     finally:
         phones.stop()
         for process in reversed(network.processes.values()):
-            _stop(process)
+            _stop(process, grace_s=1.0)  # smsbox lingers over callbacks nobody answers

@@ -45,6 +45,8 @@ def test_a_plan_reads_as_a_manager_writes_it_and_writes_back_the_same():
     ({"steps": [{"channel": "sms"}], "stop_on": ["opt_out", "bored"]}, "unknown stop"),
     ({"steps": [{"channel": "sms"}], "when": "now"}, "unknown plan settings: when"),
     ({"steps": ["sms"]}, "step 1 is not an object"),
+    ({"steps": [{"channel": "sms", "template": "jackpot"}]}, "unknown message template"),
+    ({"steps": [{"channel": "call", "template": "offer"}]}, "only a text message step"),
 ])
 def test_a_bad_plan_is_refused_naming_what_is_wrong(data, problem):
     with pytest.raises(PlanError, match=problem):

@@ -13,7 +13,7 @@ export const LEAD_OUTCOMES = {
 export const FINAL = ["applied", "declined", "unreachable"];
 export const SOURCES = {
   bot_interested_not_connected: "有意向未接通人工", callback_task: "回电任务未处理",
-  campaign_unreached: "外呼未触达", partner_intake: "合作方转介",
+  campaign_unreached: "外呼未触达", partner_intake: "合作方转介", contact_plan: "联络计划转网点",
 };
 export const MISSED = {
   claim_overdue: "认领超时", verify_overdue: "核实超时", branch_suspended: "支行暂停派单", manual: "人工改派",
