@@ -31,22 +31,26 @@ from offercall.rasa_config import write_endpoints
 
 log = logging.getLogger(__name__)
 
-PR_SET_PDEATHSIG = 1
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 RTP_PORTS_PER_WORKER = 2000
 """The RTP range each worker's PJSIP takes (SipConfig.rtp_port_range)."""
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when the supervisor dies.
+def child_argv(argv: list[str], niceness: int = 0) -> list[str]:
+    """``argv`` run so that Linux SIGTERMs it when the supervisor dies (``setpriv
+    --pdeathsig``), at the wanted priority (``nice``).
 
-    Without this, a supervisor that is killed (SIGKILL, or SIGTERM without cleanup) leaves
-    Rasa and the action server running, holding their ports.
+    Without the first, a supervisor that is killed (SIGKILL, or SIGTERM without cleanup) leaves
+    Rasa and the action server running, holding their ports. Both are programs exec'd in the
+    child, not Python run there between fork and exec (``preexec_fn``): in a process with
+    threads that can deadlock the child on a lock another thread held at the fork.
     """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    wrapped = list(argv)
+    if niceness:
+        wrapped = ["nice", "-n", str(niceness), *wrapped]
+    if sys.platform.startswith("linux") and shutil.which("setpriv"):
+        wrapped = ["setpriv", "--pdeathsig", "TERM", *wrapped]
+    return wrapped
 
 
 class ServiceError(RuntimeError):
@@ -353,23 +357,16 @@ class Supervisor:
         log_file = self._log_path(service).open("ab")
         try:
             return subprocess.Popen(
-                service.argv,
+                child_argv(service.argv, self.niceness),
                 cwd=PROJECT_ROOT,
                 env={**os.environ, **self.settings.to_environ(), **service.env,
                      "PYTHONPATH": str(PROJECT_ROOT)},
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=self._prepare_child,
             )
         finally:
             log_file.close()  # the child has its own copy
-
-    def _prepare_child(self) -> None:
-        """In the child, before exec: die with the supervisor, at the wanted priority."""
-        _die_with_parent()
-        if self.niceness:
-            os.nice(self.niceness)
 
     def _wait_ready(self, service: Service) -> None:
         deadline = time.monotonic() + service.ready_timeout_s

@@ -22,12 +22,10 @@ read as UCS-2 when a NUL or a byte above 0x7f is among them, else as text.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -40,7 +38,7 @@ from urllib.parse import unquote_to_bytes
 
 from offercall import kannel
 from offercall.kannel import KannelSetup
-from offercall.processes import answers_http
+from offercall.processes import answers_http, child_argv
 from outbound.sms_gateway import GSM_SAFE, KannelGateway
 from tests.stack import free_port_block
 
@@ -143,18 +141,12 @@ def parse_mt(line: bytes) -> _Part | None:
     return None
 
 
-def _die_with_parent() -> None:
-    """In a child, before exec: SIGTERM it when the harness's process dies."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _spawn(argv: list[str], log: Path, stdin: int | None = None,
            stdout: int | None = None) -> subprocess.Popen[bytes]:
     with log.open("ab") as file:
-        return subprocess.Popen(argv, stdin=stdin, stdout=stdout if stdout is not None else file,
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+        return subprocess.Popen(child_argv(argv), stdin=stdin,
+                                stdout=stdout if stdout is not None else file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
