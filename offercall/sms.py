@@ -34,9 +34,10 @@ def sms_channel(settings: Settings, engine: Engine, http: aiohttp.ClientSession,
     """The installation's SMS channel; ``bot`` answers replies (none: replies are only
     stored, and opt-outs honoured)."""
     return SmsChannel(
-        engine=engine, gateway=kannel.gateway(KannelSetup.from_settings(settings), settings.sms_sender), http=http, bank=settings.bank_name,
-        hotline=settings.bank_hotline, link_for=lambda customer_id: chat_link(settings, customer_id),
-        rate=settings.sms_rate, bot=bot,
+        engine=engine, http=http, bot=bot, rate=settings.sms_rate,
+        gateway=kannel.gateway(KannelSetup.from_settings(settings), settings.sms_sender),
+        bank=settings.bank_name, hotline=settings.bank_hotline,
+        link_for=lambda customer_id: chat_link(settings, customer_id),
     )
 
 

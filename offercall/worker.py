@@ -47,7 +47,7 @@ from outbound import campaigns
 from outbound.chat_callbacks import adopt_chat_callbacks
 from outbound.dialer import Dialer, DialerStatus, default_dialer_id
 from outbound.simulated_network import load_personas
-from persistence.engine import open_database, session_scope
+from persistence.engine import in_transaction, open_database
 from persistence.errors import DATABASE_AWAY
 from voice.transports.sip import SipConfig, SipStack
 
@@ -93,10 +93,7 @@ class Worker:
     leads_rerouted: int = 0
 
     async def _db(self, work):
-        def run():
-            with session_scope(self.engine) as session:
-                return work(session)
-        return await asyncio.to_thread(run)
+        return await in_transaction(self.engine, work)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Schedules until ``stop`` is set, then lets the calls in flight end. While the

@@ -29,7 +29,7 @@ from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
 from outbound.pacing import Capacity, PacingDecision, calls_to_start, transfer_rate
 from outbound.plan_runner import PlanRunner
 from persistence import store
-from persistence.engine import session_scope
+from persistence.engine import in_transaction
 from persistence.errors import DATABASE_AWAY
 from persistence.schema import Handoff
 from voice.events import CallResult
@@ -165,10 +165,7 @@ class Dialer:
         return campaigns.glance(session, self.campaign_id)
 
     async def _db(self, work):
-        def run():
-            with session_scope(self.engine) as session:
-                return work(session)
-        return await asyncio.to_thread(run)
+        return await in_transaction(self.engine, work)
 
     async def _db_retrying(self, work):
         """``_db``, tried again every half second for ``record_retry_s`` while the database is

@@ -18,7 +18,6 @@ whose worker died is taken again after :data:`STALE`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from outbound.campaigns import get_campaign
 from outbound.contact_plans import ContactPlan, PlanDecision, Signals, decide
 from outbound.sms_channel import SmsChannel
 from persistence import store
-from persistence.engine import session_scope
+from persistence.engine import in_transaction
 from persistence.schema import CampaignTarget, Conversation, Customer, Handoff, PlanStepTaken
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,6 @@ class _Due:
     customer_id: str
     variant: str
     step: int
-    last_taken_at: datetime | None
-    joined_at: datetime
     decision: PlanDecision
 
 
@@ -120,19 +117,17 @@ class PlanRunner:
                 return moved
 
     async def _advance_batch(self, campaign_id: str, now: datetime) -> int:
-        def take() -> tuple[ContactPlan, list[_Due]]:
-            with session_scope(self.engine) as session:
-                plan = get_campaign(session, campaign_id).config.contact_plan()
-                due = []
-                for target in _take_due(session, campaign_id, now, self.batch):
-                    decision = decide(plan, target.plan_step, target.plan_taken_at,
-                                      target.created_at, signals(session, target), now)
-                    due.append(_Due(target.id, target.customer_id, target.variant,
-                                    target.plan_step, target.plan_taken_at, target.created_at,
-                                    decision))
-                return plan, due
+        def take(session: Session) -> tuple[ContactPlan, list[_Due]]:
+            plan = get_campaign(session, campaign_id).config.contact_plan()
+            due = []
+            for target in _take_due(session, campaign_id, now, self.batch):
+                decision = decide(plan, target.plan_step, target.plan_taken_at,
+                                  target.created_at, signals(session, target), now)
+                due.append(_Due(target.id, target.customer_id, target.variant,
+                                target.plan_step, decision))
+            return plan, due
 
-        plan, due = await asyncio.to_thread(take)
+        plan, due = await self._db(take)
         for item in due:
             await self._carry_out(campaign_id, plan, item, now)
         return len(due)
@@ -174,10 +169,7 @@ class PlanRunner:
         return result, ref, None
 
     async def _db(self, work):
-        def run():
-            with session_scope(self.engine) as session:
-                return work(session)
-        return await asyncio.to_thread(run)
+        return await in_transaction(self.engine, work)
 
 
 def _finish(session: Session, item: _Due, reason: str, now: datetime) -> None:

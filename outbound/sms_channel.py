@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from bot.client import BotPort, BotTurn, RasaUnavailable
 from core.clock import utcnow
@@ -40,7 +41,7 @@ from outbound.sms_rules import (
     reply_parts,
 )
 from persistence import store
-from persistence.engine import session_scope
+from persistence.engine import in_transaction
 from persistence.schema import Customer
 
 log = logging.getLogger(__name__)
@@ -88,24 +89,23 @@ class SmsChannel:
         template at most once a customer)."""
         now = self.clock()
 
-        def prepare() -> tuple[SendOutcome | None, str]:
-            with session_scope(self.engine) as session:
-                window = get_campaign(session, campaign_id).config.window()
-                customer = session.get(Customer, customer_id)
-                if customer is None:
-                    return SendOutcome("skip", reason="unknown_customer"), ""
-                decision = decide_send(
-                    window, now,
-                    opted_out=store.is_do_not_contact(session, customer_id=customer_id,
-                                                      phone=customer.phone),
-                    already_sent=sms_messages.already_sent(session, campaign_id, customer_id,
-                                                            template))
-                if decision.verdict != "send":
-                    return SendOutcome(decision.verdict, reason=decision.reason,
-                                       not_before=decision.not_before), ""
-                return None, customer.phone
+        def prepare(session: Session) -> tuple[SendOutcome | None, str]:
+            window = get_campaign(session, campaign_id).config.window()
+            customer = session.get(Customer, customer_id)
+            if customer is None:
+                return SendOutcome("skip", reason="unknown_customer"), ""
+            decision = decide_send(
+                window, now,
+                opted_out=store.is_do_not_contact(session, customer_id=customer_id,
+                                                  phone=customer.phone),
+                already_sent=sms_messages.already_sent(session, campaign_id, customer_id,
+                                                        template))
+            if decision.verdict != "send":
+                return SendOutcome(decision.verdict, reason=decision.reason,
+                                   not_before=decision.not_before), ""
+            return None, customer.phone
 
-        refused, phone = await asyncio.to_thread(prepare)
+        refused, phone = await in_transaction(self.engine, prepare)
         if refused is not None:
             return refused
         text = render(TEMPLATES[template], bank=self.bank, link=self.link_for(customer_id))
@@ -121,17 +121,16 @@ class SmsChannel:
         asked for, the opt-out's confirmation) do."""
         now = self.clock()
 
-        def write() -> int | None:
-            with session_scope(self.engine) as session:
-                if not transactional and store.is_do_not_contact(
-                        session, customer_id=customer_id, phone=phone):
-                    return None
-                return sms_messages.queue(
-                    session, phone=phone, text=text, gateway=self.gateway.name, now=now,
-                    customer_id=customer_id, campaign_id=campaign_id, template=template,
-                    variant=variant, conversation_id=conversation_id)
+        def write(session: Session) -> int | None:
+            if not transactional and store.is_do_not_contact(
+                    session, customer_id=customer_id, phone=phone):
+                return None
+            return sms_messages.queue(
+                session, phone=phone, text=text, gateway=self.gateway.name, now=now,
+                customer_id=customer_id, campaign_id=campaign_id, template=template,
+                variant=variant, conversation_id=conversation_id)
 
-        message_id = await asyncio.to_thread(write)
+        message_id = await in_transaction(self.engine, write)
         if message_id is None:
             return SendOutcome("skip", reason="do_not_contact")
         return await self._submit(message_id, phone, text)
@@ -158,23 +157,21 @@ class SmsChannel:
     async def _write(self, change: Callable[..., None], message_id: int, detail: str) -> None:
         now = self.clock()
 
-        def run() -> None:
-            with session_scope(self.engine) as session:
-                change(session, message_id, detail, now)
+        def run(session: Session) -> None:
+            change(session, message_id, detail, now)
 
-        await asyncio.to_thread(run)
+        await in_transaction(self.engine, run)
 
     async def resend_queued(self, older_than_s: float = 30) -> int:
         """Sends again the messages the gateway could not take; returns how many it took."""
         now = self.clock()
 
-        def pending() -> list[sms_messages.SmsRecord]:
-            with session_scope(self.engine) as session:
-                return sms_messages.claim_queued(
-                    session, now - timedelta(seconds=older_than_s), now)
+        def pending(session: Session) -> list[sms_messages.SmsRecord]:
+            return sms_messages.claim_queued(
+                session, now - timedelta(seconds=older_than_s), now)
 
         taken = 0
-        for record in await asyncio.to_thread(pending):
+        for record in await in_transaction(self.engine, pending):
             outcome = await self._submit(record.id, record.phone, record.text)
             if outcome.status == "queued":
                 break  # still away: try again later
@@ -188,19 +185,18 @@ class SmsChannel:
         now = self.clock()
         opting_out = is_opt_out(text)
 
-        def record() -> tuple[sms_messages.Sender, int]:
-            with session_scope(self.engine) as session:
-                sender = sms_messages.sender_of(session, phone, now)
-                reply_id = sms_messages.record_reply(
-                    session, phone=phone, text=text, gateway=self.gateway.name, now=now,
-                    sender=sender)
-                if opting_out:
-                    sms_messages.opt_out(session, reply_id, now)
-                elif sender.customer_id is None or self.bot is None:
-                    sms_messages.note(session, reply_id, "unknown_sender", now)
-                return sender, reply_id
+        def record(session: Session) -> tuple[sms_messages.Sender, int]:
+            sender = sms_messages.sender_of(session, phone, now)
+            reply_id = sms_messages.record_reply(
+                session, phone=phone, text=text, gateway=self.gateway.name, now=now,
+                sender=sender)
+            if opting_out:
+                sms_messages.opt_out(session, reply_id, now)
+            elif sender.customer_id is None or self.bot is None:
+                sms_messages.note(session, reply_id, "unknown_sender", now)
+            return sender, reply_id
 
-        sender, reply_id = await asyncio.to_thread(record)
+        sender, reply_id = await in_transaction(self.engine, record)
         log.info("sms.reply", extra={"phone": mask_phone(phone), "opt_out": opting_out})
         if opting_out:
             await self.send(phone, OPT_OUT_CONFIRMATION.format(bank=self.bank),
@@ -214,7 +210,8 @@ class SmsChannel:
         if await self._with_agent(conversation_id, reply_id, text):
             return "agent"
         try:
-            turn = await self._ask_bot(conversation_id, sender, text, fresh=sender.conversation_id is None)
+            turn = await self._ask_bot(conversation_id, sender, text,
+                                       fresh=sender.conversation_id is None)
         except RasaUnavailable:
             await self._log(conversation_id, reply_id, text, [], "bot_unavailable")
             await self.send(phone, BUSY.format(bank=self.bank, hotline=self.hotline),
@@ -242,30 +239,28 @@ class SmsChannel:
         """Gives the reply to the agent who has the conversation, if one has."""
         now = self.clock()
 
-        def give() -> bool:
-            with session_scope(self.engine) as session:
-                ticket = tickets.ticket_for_conversation(session, conversation_id)
-                if ticket is None or ticket.status not in routing.OPEN:
-                    return False
-                messages.post(session, conversation_id=conversation_id, sender="customer",
-                              text=text, now=now, handoff_id=ticket.id)
-                sms_messages.link_conversation(session, reply_id, conversation_id, "agent", now)
-                return True
+        def give(session: Session) -> bool:
+            ticket = tickets.ticket_for_conversation(session, conversation_id)
+            if ticket is None or ticket.status not in routing.OPEN:
+                return False
+            messages.post(session, conversation_id=conversation_id, sender="customer",
+                          text=text, now=now, handoff_id=ticket.id)
+            sms_messages.link_conversation(session, reply_id, conversation_id, "agent", now)
+            return True
 
-        return await asyncio.to_thread(give)
+        return await in_transaction(self.engine, give)
 
     async def _log(self, conversation_id: str, reply_id: int, text: str, answers: list[str],
                    detail: str) -> None:
         """The exchange in the conversation's log, which an agent taking it over reads."""
         now = self.clock()
 
-        def write() -> None:
-            with session_scope(self.engine) as session:
-                messages.post(session, conversation_id=conversation_id, sender="customer",
-                              text=text, now=now)
-                for answer in answers:
-                    messages.post(session, conversation_id=conversation_id, sender="bot",
-                                  text=answer, now=now)
-                sms_messages.link_conversation(session, reply_id, conversation_id, detail, now)
+        def write(session: Session) -> None:
+            messages.post(session, conversation_id=conversation_id, sender="customer",
+                          text=text, now=now)
+            for answer in answers:
+                messages.post(session, conversation_id=conversation_id, sender="bot",
+                              text=answer, now=now)
+            sms_messages.link_conversation(session, reply_id, conversation_id, detail, now)
 
-        await asyncio.to_thread(write)
+        await in_transaction(self.engine, write)

@@ -3,10 +3,11 @@ DATABASE_URL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from persistence.migrator import check_schema
+
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -49,6 +52,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+async def in_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
+    """``work(session)`` in one transaction (:func:`session_scope`), in a worker thread so the
+    event loop goes on meanwhile."""
+    def run() -> T:
+        with session_scope(engine) as session:
+            return work(session)
+    return await asyncio.to_thread(run)
 
 
 def open_database(settings: Settings) -> Engine:

@@ -10,17 +10,17 @@ message)."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import re
 
 from aiohttp import web
+from sqlalchemy.orm import Session
 
 from outbound import sms_messages
 from outbound.sms_channel import SmsChannel
 from outbound.sms_rules import national_number
-from persistence.engine import session_scope
+from persistence.engine import in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,12 @@ async def delivery_report(request: web.Request) -> web.Response:
     answer = request.query.get("answer", "")
     now = channel.clock()
 
-    def apply() -> str | None:
-        with session_scope(channel.engine) as session:
-            status = sms_messages.apply_report(session, message_id, code, answer, now)
-            return None if status is None else str(status)
+    def apply(session: Session) -> str | None:
+        status = sms_messages.apply_report(session, message_id, code, answer, now)
+        return None if status is None else str(status)
 
     try:
-        status = await asyncio.to_thread(apply)
+        status = await in_transaction(channel.engine, apply)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     if status is None:  # answered 200 all the same: Kannel would ask again and again
