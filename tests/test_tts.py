@@ -159,8 +159,9 @@ def test_pinyin_has_tone_numbers_and_keeps_pauses():
 
 
 def test_pyttsx3_writes_a_complete_wav_every_time(pyttsx3_engine, tmp_path):
-    """pyttsx3 2.99 returns before espeak has written a long text's file (at least the first
-    time in a process); every result must still match the espeak-ng command line's."""
+    """pyttsx3 2.99's own espeak loop lost audio under load (truncated and empty WAVs in CI);
+    every result, long or short, first or later in the process, matches the espeak-ng
+    command line's length."""
     long_text = PITCH * 3
     reference = tmp_path / "reference.wav"
     subprocess.run(["espeak-ng", "-v", PINYIN_VOICE, "-s", "160", "-w", str(reference),

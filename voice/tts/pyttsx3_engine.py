@@ -4,12 +4,17 @@ On Linux, Debian's espeak-ng ``cmn`` voice cannot read Chinese characters, so th
 converted to tone-numbered pinyin and read by the ``sit/cmn-latn-pinyin`` voice. It is a
 robotic fallback for machines without the neural voice.
 
-pyttsx3 2.99's espeak driver synthesises on espeak's own thread: ``runAndWait`` can return
-before the WAV file is written, so :func:`wait_for_complete_wav` waits for a whole file.
+pyttsx3 2.99's espeak driver runs espeak in its asynchronous mode and its own event loop:
+under load that lost audio (truncated WAVs, and empty ones that never filled, seen in CI). On
+Linux the engine therefore drives espeak through pyttsx3's own ctypes bindings in espeak's
+synchronous mode (:class:`_SynchronousEspeak`): ``Synth`` returns once every chunk of audio
+has been handed over, on the caller's thread. Elsewhere pyttsx3's engine writes a WAV file
+and :func:`wait_for_complete_wav` waits for the whole file.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
@@ -136,27 +141,33 @@ class Pyttsx3Engine(TtsEngine):
         if not any(c.isalnum() for c in spoken):
             raise TtsError("pyttsx3: the text has no speakable characters")
         started = time.perf_counter()
-        with self._lock, tempfile.TemporaryDirectory(prefix="offercall-tts-") as folder:
+        with self._lock:
             engine = self._shared()
+            voice = self._select_voice(engine)
+            if isinstance(engine, _SynchronousEspeak):
+                pcm = engine.speak(spoken, voice, self.rate)
+            else:
+                pcm = self._speak_to_file(engine, spoken, voice)
+        log.debug("voice.tts.pyttsx3.synthesized chars=%d seconds=%.2f",
+                  len(text), time.perf_counter() - started)
+        return pcm
+
+    def _speak_to_file(self, engine: Any, spoken: str, voice: str) -> bytes:
+        """pyttsx3's engine (SAPI5, NSSpeech) writes the speech to a WAV file we read back."""
+        with tempfile.TemporaryDirectory(prefix="offercall-tts-") as folder:
             target = os.path.join(folder, "speech.wav")
             type(self)._finished.clear()
             try:
-                engine.setProperty("voice", self._select_voice(engine))
+                engine.setProperty("voice", voice)
                 engine.setProperty("rate", self.rate)
                 engine.save_to_file(spoken, target)
                 engine.runAndWait()
             except (RuntimeError, ValueError, OSError) as exc:
                 raise TtsError(f"pyttsx3 failed: {exc!r}") from exc
-            # The espeak driver may still be synthesising on its own thread (see the module
-            # docstring): the utterance is over, and its file written, when it says so. Starting
-            # the next one earlier lets the driver write one utterance's audio into the other's
-            # file (truncated or empty WAVs were seen under load).
             if not type(self)._finished.wait(self.timeout_s):
                 raise TtsError(f"pyttsx3 did not finish speaking within {self.timeout_s:g} s")
             audio = wait_for_complete_wav(target, self.timeout_s)
-            self.sample_rate = audio.sample_rate
-        log.debug("voice.tts.pyttsx3.synthesized chars=%d seconds=%.2f",
-                  len(text), time.perf_counter() - started)
+        self.sample_rate = audio.sample_rate
         return audio.pcm
 
     def _select_voice(self, engine: Any) -> str:
@@ -193,9 +204,59 @@ class Pyttsx3Engine(TtsEngine):
             except ImportError as exc:
                 raise TtsError(f"pyttsx3 is not installed: `pip install pyttsx3` ({exc})") from exc
             try:
+                if uses_pinyin():
+                    cls._engine = _SynchronousEspeak()
+                    return cls._engine
                 engine = pyttsx3.init()
             except Exception as exc:
                 raise TtsError(f"pyttsx3 could not start its speech driver: {exc!r}") from exc
             engine.connect("finished-utterance", lambda **_: cls._finished.set())
             cls._engine = engine
         return cls._engine
+
+
+
+class _SynchronousEspeak:
+    """espeak-ng through pyttsx3's ctypes bindings, in espeak's synchronous mode.
+
+    Offers the ``getProperty("voices")`` the voice choice reads, and :meth:`speak`, which
+    returns the utterance's 16-bit mono PCM at :data:`ESPEAK_RATE` once espeak is done.
+    """
+
+    def __init__(self) -> None:
+        from pyttsx3.drivers import _espeak
+        from pyttsx3.drivers.espeak import EspeakDriver
+
+        if EspeakDriver._moduleInitialized:
+            raise RuntimeError("espeak was already started asynchronously by pyttsx3")
+        if _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 1000) != ESPEAK_RATE:
+            raise RuntimeError("espeak-ng could not start (or not at 22050 Hz)")
+        EspeakDriver._moduleInitialized = True  # pyttsx3 must not start it again
+        self._espeak = _espeak
+        self._driver = EspeakDriver
+        self._chunks: list[bytes] = []
+        _espeak.SetSynthCallback(self._collect)
+
+    def getProperty(self, name: str) -> Any:  # noqa: N802 - pyttsx3's engine interface
+        return self._driver.getProperty(name)
+
+    def speak(self, text: str, voice: str, rate: int) -> bytes:
+        """The PCM of ``text`` read by ``voice`` at ``rate`` words per minute."""
+        espeak = self._espeak
+        try:
+            self._driver.setProperty("voice", voice)
+            self._driver.setProperty("rate", rate)
+        except ValueError as exc:
+            raise TtsError(f"pyttsx3: espeak-ng refused the voice settings: {exc}") from exc
+        self._chunks = []
+        result = espeak.Synth(text, flags=espeak.ENDPAUSE | espeak.CHARS_UTF8)
+        pcm = b"".join(self._chunks)
+        self._chunks = []
+        if result != 0 or not pcm:
+            raise TtsError(f"pyttsx3: espeak-ng produced no audio (code {result})")
+        return pcm
+
+    def _collect(self, wav: Any, samples: int, events: Any) -> int:
+        if samples > 0:
+            self._chunks.append(ctypes.string_at(wav, samples * 2))
+        return 0
