@@ -252,6 +252,11 @@ class Settings:
         return self.var_dir / "recordings"
 
     @property
+    def response_model_path(self) -> Path:
+        """The response-prediction model ``offercall response train`` writes (never committed)."""
+        return self.var_dir / "response_model.joblib"
+
+    @property
     def tts_cache_dir(self) -> Path:
         """The on-disk phrase cache shared by every process's speaker."""
         return self.var_dir / "tts-cache"

@@ -192,6 +192,8 @@ class AuditAction(StrEnum):
     CAMPAIGN_PAUSED = "campaign_paused"
     CAMPAIGN_RESUMED = "campaign_resumed"
     CAMPAIGN_STOPPED = "campaign_stopped"
+    CAMPAIGN_TARGETED = "campaign_targeted"
+    """Response prediction chose channel, hour and variant for part of its customers."""
     WHITELIST_IMPORTED = "whitelist_imported"
     UNMASKED_VIEWED = "unmasked_viewed"
     """Somebody saw a phone or ID number in full."""

@@ -9,6 +9,10 @@ on fresh facts and takes the step:
   retries; when the dialling is over it comes back to ``planned``;
 - ``branch_lead``: recorded; the branches' lead scan hands the customer to the nearest branch.
 
+A customer in response prediction's ``model`` arm (``outbound.targeting``) follows the plan
+starting on the channel chosen for them, and their texts, pop-ups and calls wait for the local
+hour chosen for them (``outbound.plan_choice``).
+
 Every step taken is a row of ``oc_plan_steps`` (the cross-channel funnel reads them), written
 with the target's move in one transaction. A customer who opted out, applied or refused
 anywhere stops (``done``, with the reason). Targets are taken with ``planning`` (``SKIP LOCKED``
@@ -32,6 +36,8 @@ from core.vocabulary import ConversationOutcome, DialOutcome
 from outbound import popups
 from outbound.campaigns import get_campaign
 from outbound.contact_plans import ContactPlan, PlanDecision, Signals, decide
+from outbound.plan_choice import Choice, at_hour, personal_plan
+from outbound.response_features import CHANNELS as CHOSEN_CHANNELS
 from outbound.sms_channel import SmsChannel
 from persistence import store
 from persistence.engine import in_transaction
@@ -54,6 +60,32 @@ class _Due:
     variant: str
     step: int
     decision: PlanDecision
+    plan: ContactPlan
+    """The customer's plan: the campaign's, or the model's choice of it (``plan_choice``)."""
+
+
+def customer_plan(plan: ContactPlan, target: CampaignTarget) -> tuple[ContactPlan, int | None]:
+    """The plan a customer follows, and the local hour their steps are taken from (None: any
+    time in the window): a ``model`` customer's plan starts on the chosen channel."""
+    if target.arm != "model" or not target.choice:
+        return plan, None
+    choice = Choice.from_json(target.choice)
+    if choice.channel in plan.channels:
+        plan = personal_plan(plan, choice.channel)
+    return plan, choice.hour
+
+
+def _decide(plan: ContactPlan, target: CampaignTarget, facts: Signals, timezone: str,
+            now: datetime) -> tuple[ContactPlan, PlanDecision]:
+    """The customer's plan and what to do now: a contact step at the chosen hour waits for it."""
+    own, hour = customer_plan(plan, target)
+    decision = decide(own, target.plan_step, target.plan_taken_at, target.created_at, facts, now)
+    if decision.verdict == "take" and hour is not None \
+            and own.steps[target.plan_step].channel in CHOSEN_CHANNELS:
+        due = at_hour(now, hour, timezone)
+        if due > now:
+            decision = PlanDecision("wait", target.plan_step, "chosen_hour", due)
+    return own, decision
 
 
 def signals(session: Session, target: CampaignTarget) -> Signals:
@@ -117,24 +149,24 @@ class PlanRunner:
                 return moved
 
     async def _advance_batch(self, campaign_id: str, now: datetime) -> int:
-        def take(session: Session) -> tuple[ContactPlan, list[_Due]]:
-            plan = get_campaign(session, campaign_id).config.contact_plan()
+        def take(session: Session) -> list[_Due]:
+            config = get_campaign(session, campaign_id).config
+            plan = config.contact_plan()
             due = []
             for target in _take_due(session, campaign_id, now, self.batch):
-                decision = decide(plan, target.plan_step, target.plan_taken_at,
-                                  target.created_at, signals(session, target), now)
+                own, decision = _decide(plan, target, signals(session, target),
+                                        config.timezone, now)
                 due.append(_Due(target.id, target.customer_id, target.variant,
-                                target.plan_step, decision))
-            return plan, due
+                                target.plan_step, decision, own))
+            return due
 
-        plan, due = await self._db(take)
+        due = await self._db(take)
         for item in due:
-            await self._carry_out(campaign_id, plan, item, now)
+            await self._carry_out(campaign_id, item, now)
         return len(due)
 
-    async def _carry_out(self, campaign_id: str, plan: ContactPlan, item: _Due,
-                         now: datetime) -> None:
-        decision = item.decision
+    async def _carry_out(self, campaign_id: str, item: _Due, now: datetime) -> None:
+        decision, plan = item.decision, item.plan
         if decision.verdict in ("stop", "done"):
             await self._db(lambda s: _finish(s, item, decision.reason or "plan_done", now))
             return

@@ -348,6 +348,11 @@ class CampaignTarget(Base):
     targets wait for it at ``next_attempt_at``; see ``outbound.plan_runner``)."""
     plan_taken_at = Column(UTCDateTime)
     """When the customer's last step was taken."""
+    arm = Column(String(8))
+    """Response prediction's A/B arm: ``model`` (the model chose channel, hour and variant,
+    see ``choice``) or ``fixed`` (the campaign's plan as written); None when not targeted."""
+    choice = Column(JSON)
+    """The model's choice for a ``model`` customer (``outbound.plan_choice.Choice``)."""
 
 
 class CallAttempt(Base):

@@ -8,11 +8,11 @@ import signal
 import sys
 
 from core.settings import Settings
-from offercall.cli import call, campaign, chat, database, model, servers
+from offercall.cli import call, campaign, chat, database, model, response, servers
 from offercall.cli.common import configure_logging
 from persistence.errors import PersistenceError
 
-GROUPS = (database, model, servers, chat, call, campaign)
+GROUPS = (database, model, servers, chat, call, campaign, response)
 
 
 def build_parser() -> argparse.ArgumentParser:
