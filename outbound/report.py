@@ -13,11 +13,19 @@ import io
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import Any
 
 from outbound.abtest import ABResult, VariantRate, compare
+from outbound.channel_funnel import (
+    OPENER_WINDOW,
+    ChannelFacts,
+    ChannelFunnel,
+    StageCounts,
+    channel_funnels,
+)
 from outbound.funnel import (
     ALL,
     DROP_OFF_REASONS,
@@ -57,6 +65,31 @@ DROP_OFF_LABELS = {
     "no_answer": "未接/占线 (no answer, busy)",
     "hung_up_mid_offer": "介绍中挂断 (hung up mid-offer)",
     "other": "其他 (other)",
+}
+CHANNEL_LABELS = {
+    "sms": "短信 (SMS)",
+    "popup": "App 弹窗 (app pop-up)",
+    "call": "外呼 (call)",
+    "chat": "在线聊天 (in-app chat)",
+    "branch_lead": "支行线索 (branch lead)",
+}
+CHANNEL_STAGE_LABELS = {
+    "queued": "已创建 (queued)",
+    "sent": "已发送 (sent)",
+    "delivered": "已送达 (delivered)",
+    "replied": "已回复 (replied)",
+    "chatted": "进入聊天 (chatted)",
+    "opted_out": "退订 (opted out)",
+    "shown": "已展示 (shown)",
+    "clicked": "已点击 (clicked)",
+    "dismissed": "已关闭 (dismissed)",
+    "handed_off": "转人工 (handed off)",
+    "requested": "计划转支行 (requested)",
+    "assigned": "已分配 (assigned)",
+    "claimed": "已认领 (claimed)",
+    "contacted": "已联系 (contacted)",
+    "verified": "已核实 (verified)",
+    **STAGE_LABELS,  # the call funnel's stages (interested, applied…) keep their labels
 }
 # Attempts over time are stacked by these groups: (key, label, colour).
 OUTCOME_GROUPS = (
@@ -192,6 +225,24 @@ def _bin_label(start: datetime, size: timedelta, same_day: bool) -> str:
     if size >= timedelta(days=1):
         return start.strftime("%m-%d")
     return start.strftime("%H:%M" if same_day else "%m-%d %H:%M")
+
+
+def _stage_counts_json(counts: StageCounts) -> dict[str, Any]:
+    return {"customers": counts.customers, "stages": dict(counts.stages)}
+
+
+def channel_funnel_json(funnels: Mapping[str, ChannelFunnel]) -> dict[str, Any]:
+    """The funnel across channels as JSON: per channel (only those with activity) its stages
+    in order, and customers touched and per stage in all, per variant, per branch, and per
+    variant and branch."""
+    return {channel: {
+        "stages": list(found.stages),
+        "all": _stage_counts_json(found.total),
+        "by_variant": {name: _stage_counts_json(c) for name, c in found.by_variant.items()},
+        "by_branch": {name: _stage_counts_json(c) for name, c in found.by_branch.items()},
+        "by_variant_branch": [{"variant": variant, "branch": branch, **_stage_counts_json(c)}
+                              for (variant, branch), c in found.by_variant_branch.items()],
+    } for channel, found in funnels.items()}
 
 
 def claim_histogram(seconds: Sequence[float]) -> list[tuple[str, int]]:
@@ -531,6 +582,53 @@ def _leads_section(leads: Sequence[LeadFact]) -> str:
            "rerouted in: it came from a branch that missed a deadline or was suspended.", "note"))
 
 
+def _channel_row(label: str, counts: StageCounts, stages: Sequence[str]) -> list[object]:
+    return [label, counts.customers,
+            *(f"{counts.stages[stage]} ({_pct(counts.stages[stage], counts.customers)})"
+              for stage in stages)]
+
+
+def _channel_tables(found: ChannelFunnel, variants: Sequence[str]) -> str:
+    headers = [CHANNEL_STAGE_LABELS[stage] for stage in found.stages]
+    shown = [name for name in variants if name in found.by_variant]
+    shown += sorted(set(found.by_variant) - set(shown))
+    rows = [_channel_row(name, found.by_variant[name], found.stages) for name in shown]
+    if len(shown) > 1:
+        rows.append(_channel_row("合计 (all)", found.total, found.stages))
+    branch_rows = [_channel_row(name, counts, found.stages)
+                   for name, counts in found.by_branch.items()]
+    if len(branch_rows) > 1:
+        branch_rows.append(_channel_row("合计 (all)", found.total, found.stages))
+    label = CHANNEL_LABELS[found.channel]
+    return (f"<h3>{esc(label)}</h3>"
+            + _table(["版本 (variant)", "客户 (customers)", *headers], rows,
+                     f"channel-{found.channel}")
+            + _table(["网点 (branch)", "客户 (customers)", *headers], branch_rows,
+                     f"channel-{found.channel}-branches"))
+
+
+def _channels_section(funnels: Mapping[str, ChannelFunnel], variants: Sequence[str]) -> str:
+    return _section(
+        "channels", "跨渠道漏斗 (funnel across channels; customers, % of the row's customers)",
+        *(_channel_tables(found, variants) for found in funnels.values()),
+        _p("Per channel a customer counts once per stage, in each variant they had there and "
+           "at one branch; stages are counted independently. A chat is credited to the "
+           "customer's latest text or pop-up click before it (within "
+           f"{OPENER_WINDOW.days} days); the in-app chat table counts every chat of the "
+           "campaign's customers since they joined it, whatever opened it.", "note"))
+
+
+def channel_section_funnels(facts: Sequence[AttemptFacts],
+                            channels: ChannelFacts | None) -> dict[str, ChannelFunnel]:
+    """The funnels the report's cross-channel section shows: ``channels`` with the report's
+    own attempts as its calls; none when nothing but calls happened (the call funnel above
+    says it all)."""
+    if channels is None:
+        return {}
+    funnels = channel_funnels(replace(channels, calls=tuple(facts)))
+    return funnels if set(funnels) - {"call"} else {}
+
+
 CSS = """
 body{font-family:system-ui,-apple-system,"PingFang SC","Noto Sans CJK SC","Microsoft YaHei",
 sans-serif;margin:0 auto;max-width:1000px;padding:16px 24px;color:#1f2937;background:#fff}
@@ -551,10 +649,14 @@ th:first-child,td:first-child{text-align:left}th{background:#f9fafb}
 
 
 def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], generated_at: datetime,
-                tz: tzinfo = CHINA, leads: Sequence[LeadFact] = ()) -> str:
+                tz: tzinfo = CHINA, leads: Sequence[LeadFact] = (),
+                channels: ChannelFacts | None = None) -> str:
     """The whole report as one self-contained HTML page (no scripts, no external resources);
-    ``leads``: the branch leads of the campaign's customers, counted per branch."""
+    ``leads``: the branch leads of the campaign's customers, counted per branch; ``channels``:
+    what its customers did on every channel, for the funnel across channels (its calls are
+    ``facts``; see ``channel_section_funnels``)."""
     facts = list(facts)
+    across = channel_section_funnels(facts, channels)
     variants = variant_order(campaign, facts)
     funnels = funnel(facts)
     for name in variants:
@@ -566,6 +668,7 @@ def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], genera
         _header(campaign, facts, funnels[ALL], generated_at, tz),
         _verdict(transfer, applied),
         _funnel_section(funnels, variants, colours),
+        _channels_section(across, variants) if across else "",
         _conversion_section([("拨打→转人工 (dialed → transferred)", transfer),
                              ("拨打→已申请 (dialed → applied)", applied)], colours),
         _timeline_section(facts, tz),
@@ -658,14 +761,15 @@ def write_funnel_csv(funnels: Mapping[str, FunnelCounts], path: Path) -> Path:
 
 
 def write_report(out_dir: Path, campaign: CampaignSummary, facts: Iterable[AttemptFacts],
-                 generated_at: datetime, leads: Sequence[LeadFact] = ()) -> dict[str, Path]:
+                 generated_at: datetime, leads: Sequence[LeadFact] = (),
+                 channels: ChannelFacts | None = None) -> dict[str, Path]:
     """Writes ``report.html``, ``attempts.csv`` and ``funnel.csv`` into ``out_dir`` (created if
     missing); answers their paths under the keys ``html``, ``attempts`` and ``funnel``."""
     facts = list(facts)
     out_dir = Path(out_dir)
+    page = render_html(campaign, facts, generated_at, leads=leads, channels=channels)
     return {
-        "html": _write_atomically(out_dir / "report.html",
-                                  render_html(campaign, facts, generated_at, leads=leads), "utf-8"),
+        "html": _write_atomically(out_dir / "report.html", page, "utf-8"),
         "attempts": write_csv(facts, out_dir / "attempts.csv"),
         "funnel": write_funnel_csv(funnel(facts), out_dir / "funnel.csv"),
     }
