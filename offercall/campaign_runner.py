@@ -24,6 +24,8 @@ from core.settings import Settings
 from core.vocabulary import CampaignStatus
 from offercall.call_placing import CallPlacing
 from outbound import campaigns
+from outbound.arm_results import arm_results
+from outbound.channel_funnel_data import channel_facts
 from outbound.dialer import DialerStatus
 from outbound.lifecycle import CampaignCommand
 from outbound.report import CampaignSummary, write_report
@@ -227,12 +229,14 @@ def write_campaign_report(engine: Engine, campaign_id: str, out_dir: Path) -> di
         info = campaigns.get_campaign(session, campaign_id)
         facts = attempt_facts(session, campaign_id)
         leads = lead_facts(session, campaign_id)
+        channels = channel_facts(session, campaign_id)
+        arms = arm_results(session, campaign_id)
     summary = CampaignSummary(
         id=info.id, name=info.name, status=info.status, created_at=info.created_at,
         variants=sorted(info.config.variants), transport=info.transport,
         window=f"{info.config.window_start}–{info.config.window_end} ({info.config.timezone})",
     )
-    return write_report(out_dir, summary, facts, utcnow(), leads)
+    return write_report(out_dir, summary, facts, utcnow(), leads, channels, arms)
 
 
 def report_dir(settings: Settings, campaign_id: str) -> Path:

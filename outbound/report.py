@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from outbound.abtest import ABResult, VariantRate, compare
+from outbound.abtest import ABResult, VariantRate, compare, wilson_interval
 from outbound.channel_funnel import (
     OPENER_WINDOW,
     ChannelFacts,
@@ -42,8 +42,12 @@ from outbound.funnel import (
 )
 from outbound.lead_funnel import LEAD_STAGE_NAMES, LEAD_STAGES, LeadFact, leads_by_branch
 
+if TYPE_CHECKING:  # the report takes the arms' counts; reading them is arm_results' job
+    from outbound.arm_results import ArmResults
+
 CHINA = timezone(timedelta(hours=8), "CST")  # no daylight saving: a fixed offset is exact
 
+ARM_LABELS = {"fixed": "固定方案 (fixed plan)", "model": "模型选择 (model-chosen)"}
 STAGE_LABELS = {
     "dialed": "拨打 (dialed)",
     "answered": "接听 (answered)",
@@ -648,13 +652,37 @@ th:first-child,td:first-child{text-align:left}th{background:#f9fafb}
 """
 
 
+def _arms_section(arms: ArmResults) -> str:
+    rows = []
+    for arm in arms.customers:
+        n = arms.customers[arm]
+        low, high = wilson_interval(arms.responded[arm], n) if n else (0.0, 0.0)
+        rows.append([ARM_LABELS.get(arm, arm), n, _count_share(arms.responded[arm], n),
+                     f"{low:.1%} – {high:.1%}" if n else "–",
+                     _count_share(arms.handed_over[arm], n)])
+    table = _table(["组别 (arm)", "客户 (customers)", "有响应 (responded)",
+                    "95% 置信区间 (Wilson CI)", "转人工 (handed over)"], rows)
+    return _section(
+        "arms", "响应预测 A/B (model-chosen plans vs the fixed plan)", table,
+        f'<p class="headline">有响应 (responded): {esc(arms.response_test.verdict)}</p>',
+        _p(f"转人工 (handed over): {arms.handover_test.verdict}"),
+        _p("The fixed arm (the plan as written) is the control. Responded: opened a chat, "
+           "replied (not to opt out), tapped a pop-up or was interested on a call, since "
+           "joining the campaign. Pooled two-proportion z-test, two-sided.", "note"))
+
+
+def _count_share(part: int, whole: int) -> str:
+    return f"{part} ({_pct(part, whole)})"
+
+
 def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], generated_at: datetime,
                 tz: tzinfo = CHINA, leads: Sequence[LeadFact] = (),
-                channels: ChannelFacts | None = None) -> str:
+                channels: ChannelFacts | None = None, arms: ArmResults | None = None) -> str:
     """The whole report as one self-contained HTML page (no scripts, no external resources);
     ``leads``: the branch leads of the campaign's customers, counted per branch; ``channels``:
     what its customers did on every channel, for the funnel across channels (its calls are
-    ``facts``; see ``channel_section_funnels``)."""
+    ``facts``; see ``channel_section_funnels``); ``arms``: the response-prediction A/B test
+    (``outbound.arm_results``), when the campaign was targeted."""
     facts = list(facts)
     across = channel_section_funnels(facts, channels)
     variants = variant_order(campaign, facts)
@@ -669,6 +697,7 @@ def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], genera
         _verdict(transfer, applied),
         _funnel_section(funnels, variants, colours),
         _channels_section(across, variants) if across else "",
+        _arms_section(arms) if arms is not None else "",
         _conversion_section([("拨打→转人工 (dialed → transferred)", transfer),
                              ("拨打→已申请 (dialed → applied)", applied)], colours),
         _timeline_section(facts, tz),
@@ -762,12 +791,13 @@ def write_funnel_csv(funnels: Mapping[str, FunnelCounts], path: Path) -> Path:
 
 def write_report(out_dir: Path, campaign: CampaignSummary, facts: Iterable[AttemptFacts],
                  generated_at: datetime, leads: Sequence[LeadFact] = (),
-                 channels: ChannelFacts | None = None) -> dict[str, Path]:
+                 channels: ChannelFacts | None = None,
+                 arms: ArmResults | None = None) -> dict[str, Path]:
     """Writes ``report.html``, ``attempts.csv`` and ``funnel.csv`` into ``out_dir`` (created if
     missing); answers their paths under the keys ``html``, ``attempts`` and ``funnel``."""
     facts = list(facts)
     out_dir = Path(out_dir)
-    page = render_html(campaign, facts, generated_at, leads=leads, channels=channels)
+    page = render_html(campaign, facts, generated_at, leads=leads, channels=channels, arms=arms)
     return {
         "html": _write_atomically(out_dir / "report.html", page, "utf-8"),
         "attempts": write_csv(facts, out_dir / "attempts.csv"),

@@ -273,3 +273,23 @@ def test_from_the_command_line_a_demo_history_trains_a_model_that_targets_a_camp
     assert "arms: {'model':" in out and "'fixed'" not in out.split("arms:")[1].split("\n")[0]
     channels = ast.literal_eval(out.split("channels ")[1].split("  hours")[0])
     assert channels.get("call", 0) > channels.get("sms", 0)  # the retired answer calls
+
+
+def test_the_report_judges_the_model_arm_against_the_fixed_arm():
+    from outbound.abtest import compare
+    from outbound.arm_results import ArmResults
+    from outbound.report import CampaignSummary, render_html
+
+    customers, responded, handed = {"fixed": 400, "model": 400}, {"fixed": 20, "model": 60}, \
+        {"fixed": 4, "model": 9}
+    arms = ArmResults(customers, responded, handed,
+                      compare({a: (responded[a], customers[a]) for a in customers}),
+                      compare({a: (handed[a], customers[a]) for a in customers}))
+    summary = CampaignSummary(id="plan", name="联络计划", status="running",
+                              created_at=QUEUE_NOW, variants=["A", "B"])
+    page = render_html(summary, [], QUEUE_NOW, arms=arms)
+    section = page.split('<section id="arms">')[1].split("</section>")[0]
+    assert "<td>固定方案 (fixed plan)</td><td>400</td><td>20 (5.0%)</td>" in section
+    assert "<td>模型选择 (model-chosen)</td><td>400</td><td>60 (15.0%)</td>" in section
+    assert "model converts better than fixed (15.0% vs 5.0%" in section
+    assert '<section id="arms">' not in render_html(summary, [], QUEUE_NOW)
