@@ -5,7 +5,7 @@ response the model's choices would bring against a fixed plan, by the generator'
 Run on demand (not a test)::
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_response.py [--history 5000]
-        [--customers 100000] [--repeats 3] [--html var/reports/bench_response.html]
+        [--customers 100000] [--repeats 3] [--html var/bench/response.html]
 
 - **train**: fit with 5-fold cross-validation by customer on ``--history`` customers' contacts;
   prints the cross-validated AUC next to the AUC of the generator's true probabilities on the
