@@ -11,6 +11,12 @@
     GET   /api/campaigns/{id}/attempts.csv     its attempts, masked            view_campaigns
     GET   /api/exports/attempts.csv            every campaign's attempts       view_campaigns
     WS    /ws/campaigns/{id}                   live status, pushed             view_campaigns
+    GET   /api/campaigns/{id}/plan             its plan, who is where   view_campaign_settings
+    GET   /api/plan-options                    what a plan may hold     view_campaign_settings
+
+A contact plan is one of the settings (``config.plan``; ``null``: calls only), written by the
+create and the change like the others, so their checks are its checks; the two plan reads
+are in :mod:`outbound.web.campaign_plans`.
 
 Without a session the answer is 401, with a role that lacks the permission 403 (see
 ``core.access``); bad input 400, an unknown campaign 404, a taken id or a command the
@@ -33,11 +39,13 @@ from core.access import Permission, allows
 from handoff.agents import AgentAccount
 from handoff.staff_api import json_body, require_staff
 from outbound import campaigns
+from outbound.arm_results import arm_results
+from outbound.channel_funnel_data import channel_facts
 from outbound.funnel import funnel
 from outbound.lifecycle import CampaignCommand
 from outbound.report import render_html
 from outbound.report_data import attempt_facts, lead_facts
-from outbound.web import campaign_exports, campaign_live
+from outbound.web import campaign_exports, campaign_live, campaign_plans
 from outbound.web.campaign_common import CAMPAIGN_API, actor_of, http_error, read, write
 from outbound.web.campaign_input import NewCampaign, new_campaign, settings_change
 from outbound.web.campaign_reads import all_campaigns
@@ -68,6 +76,7 @@ def add_campaign_routes(app: web.Application) -> None:
                        campaign_exports.campaign_attempts)
     app.router.add_get("/api/exports/attempts.csv", campaign_exports.all_attempts)
     app.router.add_get("/ws/campaigns/{campaign_id}", campaign_live.campaign_socket)
+    campaign_plans.add_plan_routes(app)
 
 
 def _campaign_id(request: web.Request) -> str:
@@ -182,7 +191,9 @@ async def campaign_report(request: web.Request) -> web.Response:
     def work(session: Session, now: datetime) -> str:
         info = campaigns.get_campaign(session, campaign_id)
         return render_html(report_summary(info), attempt_facts(session, campaign_id), now, zone,
-                           leads=lead_facts(session, campaign_id))
+                           leads=lead_facts(session, campaign_id),
+                           channels=channel_facts(session, campaign_id),
+                           arms=arm_results(session, campaign_id))
 
     return web.Response(text=await read(request, work), content_type="text/html",
                         headers={"Cache-Control": "no-store"})

@@ -1,6 +1,7 @@
 """What the campaign API reads from the database: every campaign with its counters (in a few
-grouped queries, not a few per campaign), one campaign's live status, and the attempts
-export. Each takes the caller's session; the API runs them off the event loop."""
+grouped queries, not a few per campaign), one campaign's live status, where its customers
+stand in its contact plan, and the attempts export. Each takes the caller's session; the API
+runs them off the event loop."""
 
 from __future__ import annotations
 
@@ -59,6 +60,14 @@ def live_status(session: Session, campaign_id: str, now: datetime) -> dict[str, 
             "funnel": funnel_json(funnel(attempt_facts(session, campaign_id))),
             "in_flight": progress.in_flight,
             "agents_free": max(0, capacity.agents_online - capacity.agents_busy)}
+
+
+def plan_positions(session: Session, campaign_id: str) -> dict[tuple[int, str], int]:
+    """The campaign's customers by (``plan_step``, status), in one grouped query."""
+    return {(step, status): count for step, status, count in session.execute(
+        select(CampaignTarget.plan_step, CampaignTarget.status, func.count())
+        .where(CampaignTarget.campaign_id == campaign_id)
+        .group_by(CampaignTarget.plan_step, CampaignTarget.status))}
 
 
 def _regions_of(session: Session, branch_id: str) -> list[str]:

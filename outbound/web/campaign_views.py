@@ -1,5 +1,5 @@
-"""What the campaign API shows: campaigns, counters, funnels, audit entries and the attempts
-export, as JSON and CSV (pure).
+"""What the campaign API shows: campaigns, counters, funnels, contact plans, audit entries and
+the attempts export, as JSON and CSV (pure).
 
 No view carries a customer's full name or phone number: the export's rows are masked when
 they are read (:class:`ExportRow` holds only the masked forms).
@@ -11,12 +11,14 @@ import csv
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from outbound.campaigns import CampaignInfo, CampaignProgress
+from outbound.contact_plans import CHANNELS, MAX_STEPS, MAX_WAIT, STOP_REASONS, ContactPlan
 from outbound.funnel import FunnelCounts
 from outbound.report import CampaignSummary
+from outbound.sms_rules import TEMPLATES
 from persistence.audit import AuditRecord
 
 FUNNEL_FLAGS = ("answered", "right_person", "disclosure_played", "offer_heard",
@@ -61,6 +63,48 @@ def campaign_json(info: CampaignInfo, progress: CampaignProgress, *,
     if with_settings:
         view["config"] = info.config.to_json()
     return view
+
+
+PLAN_WAITING = ("planned", "planning")
+"""A planned customer waiting for the step at their ``plan_step`` (or being taken it)."""
+PLAN_DIALLING = ("pending", "claiming", "dialing")
+"""A planned customer whose call step (the one before their ``plan_step``) is being dialled,
+with the campaign's retries; they come back to ``planned`` after it."""
+ALWAYS_STOP_ON = ("opt_out",)
+"""Stop conditions a plan cannot leave out (``ContactPlan`` refuses a plan without them)."""
+
+
+def plan_options_json() -> dict[str, Any]:
+    """What a plan editor offers: the channels, the text message templates (name -> text with
+    ``{bank}`` and ``{link}``), the stop conditions and the limits the server checks."""
+    return {"channels": list(CHANNELS), "templates": dict(TEMPLATES),
+            "stop_on": list(STOP_REASONS), "always_stop_on": list(ALWAYS_STOP_ON),
+            "max_steps": MAX_STEPS, "max_wait_hours": MAX_WAIT / timedelta(hours=1)}
+
+
+def plan_json(info: CampaignInfo, plan: ContactPlan | None,
+              positions: Mapping[tuple[int, str], int]) -> dict[str, Any]:
+    """A campaign's contact plan (None: calls only) as the server reads it, and where its
+    customers stand: per step, those ``waiting`` for it and those whose call it is being
+    ``dialling``; ``finished`` those whose plan is over (stopped or every step taken);
+    ``elsewhere`` any whose position the plan has no step for (its steps changed while
+    paused). ``positions`` is (``plan_step``, target status) -> customers."""
+    view: dict[str, Any] = {"id": info.id, "status": str(info.status),
+                            "plan": plan.to_json() if plan is not None else None}
+    if plan is None:
+        return view
+    steps = [{"waiting": 0, "dialling": 0} for _ in plan.steps]
+    finished = elsewhere = 0
+    for (position, status), count in positions.items():
+        if status == "done":
+            finished += count
+        elif status in PLAN_WAITING and 0 <= position < len(steps):
+            steps[position]["waiting"] += count
+        elif status in PLAN_DIALLING and 1 <= position <= len(steps):
+            steps[position - 1]["dialling"] += count
+        else:
+            elsewhere += count
+    return {**view, "positions": steps, "finished": finished, "elsewhere": elsewhere}
 
 
 def audit_json(records: Iterable[AuditRecord]) -> list[dict[str, Any]]:

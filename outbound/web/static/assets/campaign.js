@@ -4,6 +4,7 @@ import {
   $, ACTIONS, DROP_OFFS, OUTCOMES, ROLES, STAGES, STATUS, TRANSPORTS,
   api, duration, el, errorText, percent, showMessage, socketUrl, start, statusBadge, total, when,
 } from "./common.js";
+import { CHANNELS, PlanEditor, isPlanError, loadPlanOptions, planView } from "./plan_editor.js";
 
 const COMMANDS = {
   start: { permission: "manage_campaigns", from: ["draft"], done: "已启动" },
@@ -15,6 +16,12 @@ const WEEKDAYS = ["周一", "周二", "周三", "周四", "周五", "周六", "�
 const campaignId = decodeURIComponent(location.pathname.split("/").pop());
 const path = "/api/campaigns/" + encodeURIComponent(campaignId);
 const page = { me: null, status: null, socket: null, retries: 0, timer: null, busy: false };
+/** The contact plan's card: its options, the draft's editor (and the plan as last saved, as
+ * the editor gives it back), or the started campaign's view and when it was last read. */
+const plan = {
+  shown: false, options: null, editor: null, stored: null, baseline: null, planned: false,
+  targets: null, timer: null, reading: false,
+};
 
 // ------------------------------------------------------------------ live status
 function showStatus(status) {
@@ -23,7 +30,10 @@ function showStatus(status) {
   page.status = status;
   $("status-badge").replaceChildren(statusBadge(status, true));
   buttons();
-  if (!first) loadAudit();  // somebody (maybe elsewhere) moved it: the trail has a new entry
+  if (!first) {
+    loadAudit();  // somebody (maybe elsewhere) moved it: the trail has a new entry
+    if (plan.shown) drawPlan(plan.stored);  // a draft no longer: its plan read-only, re-read
+  }
 }
 
 function showCounters(counters, inFlight, agentsFree) {
@@ -99,6 +109,7 @@ function apply(frame) {
   showStatus(frame.status);
   showCounters(frame.counters, frame.in_flight, frame.agents_free);
   showFunnel(frame.funnel);
+  planMoved(frame.counters.targets);
 }
 
 function connect() {
@@ -136,6 +147,8 @@ function buttons() {
 
 async function command(name) {
   if (name === "stop" && !window.confirm("停止后该活动不再拨打，且不能恢复。确定停止吗？")) return;
+  if (name === "start" && planDirty()
+      && !window.confirm("联系计划有未保存的修改，启动后按已保存的计划执行。仍要启动吗？")) return;
   page.busy = true;
   buttons();
   showMessage($("command-error"), "");
@@ -147,6 +160,109 @@ async function command(name) {
     showMessage($("command-error"), "操作未执行：" + errorText(result));
   }
   buttons();
+}
+
+// ------------------------------------------------------------------ contact plan
+function planEditable() {
+  return (page.status === "draft" || page.status === "paused") && page.me.can("manage_campaigns");
+}
+
+function planDirty() {
+  return Boolean(plan.editor && planEditable() && JSON.stringify(plan.editor.value()) !== plan.baseline);
+}
+
+function planState(text, cls) {
+  const state = $("plan-state");
+  state.textContent = text;
+  state.className = "small " + (cls || "muted");
+}
+
+/** The editor for a draft (to a manager), else the plan read-only with who is where. */
+async function drawPlan(stored) {
+  plan.stored = stored;
+  plan.planned = Boolean(stored);
+  const editing = planEditable();
+  $("plan-edit").hidden = !editing;
+  $("plan-view").hidden = editing;
+  if (editing) {
+    $("plan-mode-note").textContent = "草稿：可修改，保存后生效";
+    if (!plan.editor) {
+      plan.editor = new PlanEditor($("plan-editor"), plan.options);
+      plan.editor.onChange(() => {
+        if (planDirty()) planState("有未保存的修改", "warn-text");
+        else planState("");
+      });
+    }
+    plan.editor.set(stored);
+    plan.baseline = JSON.stringify(plan.editor.value());
+    return;
+  }
+  $("plan-mode-note").textContent = page.status === "draft" ? "只读"
+    : page.status === "stopped" ? "活动已停止，后续步骤不再执行（只读）" : "活动已启动，计划只读";
+  await readPlan();
+}
+
+/** Reads the plan and where the customers stand (GET …/plan) into the read-only view. */
+async function readPlan() {
+  if (plan.reading) return;
+  plan.reading = true;
+  const result = await api("GET", `${path}/plan`);
+  plan.reading = false;
+  showMessage($("plan-load-error"), result.ok ? "" : "无法读取联系计划：" + errorText(result));
+  if (!result.ok) return;
+  plan.planned = Boolean(result.data.plan);
+  $("plan-view").replaceChildren(...planView(result.data, plan.options));
+}
+
+/** Pushed counters moved: the customers' places in the plan may have too (re-read, at most
+ * once a second and a half). */
+function planMoved(targets) {
+  const seen = JSON.stringify(targets || {});
+  if (seen === plan.targets) return;
+  const first = plan.targets === null;
+  plan.targets = seen;
+  if (first || !plan.shown || !plan.planned || planEditable()) return;
+  clearTimeout(plan.timer);
+  plan.timer = setTimeout(readPlan, 1500);
+}
+
+async function savePlan() {
+  const value = plan.editor.value();
+  plan.editor.showError("");
+  $("plan-save").disabled = true;
+  planState("正在保存…");
+  const result = await api("PATCH", path, { config: { plan: value } });
+  $("plan-save").disabled = false;
+  if (!result.ok) {  // the reason beside the editor; what the manager chose stays
+    const message = errorText(result, "保存失败");
+    plan.editor.showError((isPlanError(message) ? "联系计划未通过校验：" : "未能保存：") + message);
+    planState("未保存", "warn-text");
+    return;
+  }
+  plan.stored = result.data.config.plan;
+  plan.editor.set(plan.stored);
+  plan.baseline = JSON.stringify(plan.editor.value());
+  planState(plan.stored ? "已保存" : "已保存：仅外呼", "ok-text");
+  showSettings(result.data);
+  loadAudit();
+}
+
+async function showPlan(campaign) {
+  if (!campaign.config) return;  // a role that may not see the settings
+  $("plan-card").hidden = false;
+  const loaded = await loadPlanOptions();
+  if (!loaded.ok) {
+    showMessage($("plan-load-error"), loaded.message);
+    return;
+  }
+  plan.options = loaded.options;
+  plan.shown = true;
+  $("plan-save").addEventListener("click", savePlan);
+  $("plan-reset").addEventListener("click", () => {
+    plan.editor.set(plan.stored);
+    planState("");
+  });
+  await drawPlan(campaign.config.plan || null);
 }
 
 // ------------------------------------------------------------------ settings and audit
@@ -167,6 +283,9 @@ function showSettings(campaign) {
       .map(([name, w]) => `${name} ${Math.round((1000 * w) / weights) / 10}%`).join("，")],
     ["坐席联动", config.agent_gated ? "是（有空闲坐席才拨打）" : "否"],
     ["语音信箱识别", config.detect_machine ? "开启" : "关闭"],
+    ["联系计划", config.plan && Array.isArray(config.plan.steps)
+      ? `${config.plan.steps.length} 步：` + config.plan.steps.map((step) => CHANNELS[step.channel] || step.channel).join(" → ")
+      : "仅外呼"],
   ];
   if (campaign.transport === "simulated") rows.push(["模拟语速", "× " + config.speed]);
   $("settings").replaceChildren(...rows.flatMap(([key, value]) => [el("dt", null, key), el("dd", null, value)]));
@@ -228,5 +347,6 @@ if (page.me) {
     $("campaign-body").hidden = false;
     loadAudit();
     connect();
+    showPlan(campaign);
   }
 }

@@ -1,6 +1,9 @@
 // The new-campaign form: reads the fields into the API's request, and shows the API's
 // refusal (its {"error"} text) beside the form and under the field it names.
 import { $, api, duration, el, errorText, showMessage, start } from "./common.js";
+import { PlanEditor, isPlanError, loadPlanOptions } from "./plan_editor.js";
+
+let planEditor = null;  // once the plan's options are read
 
 class FormProblem extends Error {
   constructor(field, message) { super(message); this.field = field; }
@@ -142,6 +145,8 @@ function request() {
   }
   const body = { id, name: text("c-name"), transport, product: text("c-product") || null,
                  segment: text("c-segment") || null, config };
+  const plan = planEditor ? planEditor.value() : null;
+  if (plan) config.plan = plan;
   const customers = list($("c-customers").value);
   if (customers.length) body.customer_ids = customers;
   return body;
@@ -152,6 +157,7 @@ function clearProblems() {
   for (const node of document.querySelectorAll(".field-error")) node.remove();
   for (const node of document.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
   showMessage($("form-error"), "");
+  if (planEditor) planEditor.showError("");
 }
 
 function markField(field, message) {
@@ -190,6 +196,10 @@ async function submit(event) {
   }
   const message = errorText(result, "创建失败");
   showMessage($("form-error"), "未能创建活动：" + message);
+  if (planEditor && isPlanError(message)) {  // beside the editor; the steps stay as they are
+    planEditor.showError("联系计划未通过校验：" + message);
+    return;
+  }
   const inputs = new Map(namedFields(message).map((field) => [FIELDS[field], field]));
   for (const field of [...inputs.values()].slice(0, 2)) markField(field, message);
 }
@@ -221,4 +231,10 @@ if (me) {
   }
   hints();
   $("campaign-form").addEventListener("submit", submit);
+  const loaded = await loadPlanOptions();
+  if (loaded.ok) {
+    planEditor = new PlanEditor($("plan-editor"), loaded.options);
+  } else {
+    $("plan-editor").replaceChildren(el("span", "error", loaded.message + "（仅外呼）"));
+  }
 }
