@@ -1,0 +1,1 @@
+"""The lending systems' APIs and the pages that show their work."""
