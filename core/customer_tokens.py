@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import time
+from urllib.parse import quote
 
 
 class TokenError(ValueError):
@@ -51,6 +52,12 @@ def issue(customer_id: str, secret: str, *, ttl_s: float = 86400, now: float | N
         claims["p"] = purpose
     payload = _b64(json.dumps(claims).encode())
     return f"{payload}.{_sign(payload, secret)}"
+
+
+def chat_path(customer_id: str, secret: str, *, ttl_s: float = 86400) -> str:
+    """The chat widget's address signed in as ``customer_id``: ``/chat?t=<chat token>``, as
+    text messages, pop-ups and the command line give it."""
+    return f"/chat?t={quote(issue(customer_id, secret, ttl_s=ttl_s), safe='')}"
 
 
 def verify(token: str, secret: str, *, now: float | None = None, purpose: str = CHAT) -> str:

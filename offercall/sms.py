@@ -11,7 +11,7 @@ import aiohttp
 from sqlalchemy.engine import Engine
 
 from bot.client import BotPort
-from core.customer_tokens import issue
+from core.customer_tokens import chat_path
 from core.settings import Settings
 from offercall import kannel
 from offercall.kannel import KannelSetup
@@ -25,8 +25,8 @@ LINK_DAYS = 7
 
 def chat_link(settings: Settings, customer_id: str) -> str:
     """The customer's signed chat link, as text messages and pop-ups carry it."""
-    token = issue(customer_id, settings.secret_key, ttl_s=LINK_DAYS * 86400)
-    return f"{settings.customer_base_url}/chat?t={token}"
+    return settings.customer_base_url + chat_path(customer_id, settings.secret_key,
+                                                  ttl_s=LINK_DAYS * 86400)
 
 
 def sms_channel(settings: Settings, engine: Engine, http: aiohttp.ClientSession,

@@ -140,13 +140,13 @@ def cmd_chat(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_chat_link(settings: Settings, args: argparse.Namespace) -> int:
-    from core.customer_tokens import issue
+    from core.customer_tokens import chat_path
 
     if not customer_exists(settings, args.customer):
         print(f"error: unknown customer {args.customer!r}", file=sys.stderr)
         return 2
-    token = issue(args.customer, settings.secret_key, ttl_s=args.hours * 3600)
-    print(f"http://{settings.web_host}:{settings.web_port}/chat?t={token}")
+    print(f"http://{settings.web_host}:{settings.web_port}"
+          + chat_path(args.customer, settings.secret_key, ttl_s=args.hours * 3600))
     return 0
 
 

@@ -27,7 +27,7 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
-    from core.customer_tokens import issue
+    from core.customer_tokens import chat_path
     from offercall.cli.chat import run_chat
     from offercall.processes import ServiceError, Supervisor
     from offercall.training import train
@@ -37,7 +37,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         supervisor.ensure()
         base = f"http://{settings.web_host}:{settings.web_port}"
-        chat_url = f"{base}/chat?t={issue(args.customer, settings.secret_key)}"
+        chat_url = base + chat_path(args.customer, settings.secret_key)
         print(f"\noffercall is running.\n  Customer chat ({args.customer}): {chat_url}\n"
               f"  Agent console: {base}/console  (sample logins: data/agents_sample.csv)\n")
         if args.no_chat:

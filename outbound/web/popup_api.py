@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy.orm import Session
@@ -109,9 +108,8 @@ async def _transaction(request: web.Request, work: Callable[[Session, datetime],
 
 def chat_url(customer_id: str, config: PopupApiConfig) -> str:
     """The widget's address, signed in as ``customer_id`` (a chat-purpose token)."""
-    token = customer_tokens.issue(customer_id, config.secret_key, ttl_s=config.chat_link_ttl_s,
-                                  purpose=customer_tokens.CHAT)
-    return f"/chat?t={quote(token, safe='')}"
+    return customer_tokens.chat_path(customer_id, config.secret_key,
+                                     ttl_s=config.chat_link_ttl_s)
 
 
 def _popup_json(popup: PopupView, config: PopupApiConfig) -> dict[str, Any]:
