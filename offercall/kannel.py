@@ -132,9 +132,9 @@ class KannelSetup:
     @property
     def mo_url(self) -> str:
         """smsbox's get-url for a customer's message (``%p`` sender, ``%P`` our number, ``%a``
-        the text, ``%T`` its Unix time)."""
+        the text, ``%T`` its Unix time, ``%I`` Kannel's id of it, the same on every retry)."""
         return (f"{self.callback_base}/api/sms/inbound?key={quote(self.password, safe='')}"
-                "&from=%p&to=%P&text=%a&ts=%T")
+                "&from=%p&to=%P&text=%a&ts=%T&ref=%I")
 
     @property
     def dlr_url(self) -> str:

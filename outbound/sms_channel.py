@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.client import BotPort, BotTurn, RasaUnavailable
@@ -179,24 +180,33 @@ class SmsChannel:
         return taken
 
     # ------------------------------------------------------------ replies
-    async def handle_reply(self, phone: str, text: str) -> str:
+    async def handle_reply(self, phone: str, text: str, gateway_ref: str | None = None) -> str:
         """A customer's reply: what was done with it (``opted_out``, ``bot``, ``agent``,
-        ``bot_unavailable`` or ``unknown_sender``)."""
+        ``bot_unavailable``, ``unknown_sender``, or ``duplicate``: the gateway's retry of one
+        handled before, by its ``gateway_ref``)."""
         now = self.clock()
         opting_out = is_opt_out(text)
 
-        def record(session: Session) -> tuple[sms_messages.Sender, int]:
+        def record(session: Session) -> tuple[sms_messages.Sender, int | None]:
             sender = sms_messages.sender_of(session, phone, now)
             reply_id = sms_messages.record_reply(
                 session, phone=phone, text=text, gateway=self.gateway.name, now=now,
-                sender=sender)
+                sender=sender, gateway_ref=gateway_ref)
+            if reply_id is None:
+                return sender, None
             if opting_out:
                 sms_messages.opt_out(session, reply_id, now)
             elif sender.customer_id is None or self.bot is None:
                 sms_messages.note(session, reply_id, "unknown_sender", now)
             return sender, reply_id
 
-        sender, reply_id = await in_transaction(self.engine, record)
+        try:
+            sender, reply_id = await in_transaction(self.engine, record)
+        except IntegrityError:  # the same delivery, twice at once: the other one handles it
+            reply_id = None
+        if reply_id is None:
+            log.info("sms.reply.duplicate", extra={"phone": mask_phone(phone)})
+            return "duplicate"
         log.info("sms.reply", extra={"phone": mask_phone(phone), "opt_out": opting_out})
         if opting_out:
             await self.send(phone, OPT_OUT_CONFIRMATION.format(bank=self.bank),

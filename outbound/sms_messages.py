@@ -187,12 +187,20 @@ def sender_of(session: Session, phone: str, now: datetime) -> Sender:
 
 
 def record_reply(session: Session, *, phone: str, text: str, gateway: str, now: datetime,
-                 sender: Sender) -> int:
-    """Writes a customer's reply (``received``); returns its id."""
+                 sender: Sender, gateway_ref: str | None = None) -> int | None:
+    """Writes a customer's reply (``received``); returns its id, or None when the gateway
+    delivered it before (the same ``gateway_ref``) and it was handled then. One delivered
+    before but not handled (the process died mid-way) is handled again, under its first id."""
+    if gateway_ref:
+        earlier = session.execute(select(SmsMessage).where(
+            SmsMessage.direction == "in", SmsMessage.gateway == gateway,
+            SmsMessage.gateway_ref == gateway_ref)).scalar_one_or_none()
+        if earlier is not None:
+            return None if earlier.detail else earlier.id
     row = SmsMessage(
         direction="in", phone=phone, text=text, gateway=gateway, status=SmsStatus.RECEIVED,
         customer_id=sender.customer_id, campaign_id=sender.campaign_id, variant=sender.variant,
-        created_at=now, updated_at=now,
+        gateway_ref=gateway_ref, created_at=now, updated_at=now,
     )
     session.add(row)
     session.flush()

@@ -557,6 +557,7 @@ class SmsMessage(Base):
     __table_args__ = (
         Index("ix_oc_sms_messages_campaign", "campaign_id", "status"),
         Index("ix_oc_sms_messages_phone", "phone", "id"),
+        Index("uq_oc_sms_messages_ref", "gateway", "gateway_ref", unique=True),
     )
     id = Column(Integer, primary_key=True, autoincrement=True)
     direction = Column(String(3), nullable=False)  # out | in
@@ -575,6 +576,9 @@ class SmsMessage(Base):
     """The gateway's answer, or why the message failed."""
     conversation_id = Column(String(128))
     """A reply: the conversation it went to (the bot's or an agent's)."""
+    gateway_ref = Column(String(64))
+    """A reply: the gateway's id of it (Kannel's ``%I``), the same when the gateway delivers it
+    again; unique per gateway."""
     created_at = Column(UTCDateTime, nullable=False)
     submitted_at = Column(UTCDateTime)
     sent_at = Column(UTCDateTime)

@@ -62,7 +62,7 @@ def test_the_config_quotes_every_text_and_puts_the_boxes_on_the_ports_after_admi
     assert core["store-type"] == '"spool"' and core["store-location"] == f'"{tmp_path / "store"}"'
     assert core["log-level"] == "1" and core["log-file"] == f'"{tmp_path / "bearerbox.log"}"'
     assert service["get-url"] == ('"http://127.0.0.1:8080/api/sms/inbound?key=k3y'
-                                  '&from=%p&to=%P&text=%a&ts=%T"')
+                                  '&from=%p&to=%P&text=%a&ts=%T&ref=%I"')
     assert service["max-messages"] == "0"  # the callback's answer never goes out as a text
     assert user["password"] == '"k3y"' and user["max-messages"] == "10"  # long offers go whole
     assert smsc["smsc"] == '"fake"' and smsc["throughput"] == "20"

@@ -134,7 +134,15 @@ async def test_td_puts_the_number_on_the_do_not_contact_list_at_once_and_for_goo
         assert popups.pending_popup(session, world.customer_id, datetime.now(timezone.utc)) is None
     (reply,) = world.messages("in")
     assert (reply.text, reply.detail, reply.customer_id) == ("TD", "opt_out", world.customer_id)
-    assert popup_id
+    assert popup_id and reply.gateway_ref  # Kannel's id of the delivery (%I)
+
+    # Kannel delivers it again (its answer was lost): handled once, no second confirmation
+    base, key = f"http://127.0.0.1:{world.server.port}", world.channel.gateway.password
+    confirmations = len(world.messages())
+    async with world.channel.http.get(f"{base}/api/sms/inbound", params={
+            "key": key, "from": world.phone, "text": "TD", "ref": reply.gateway_ref}) as again:
+        assert (again.status, again.headers["X-Offercall-Reply"]) == (200, "duplicate")
+    assert len(world.messages("in")) == 1 and len(world.messages()) == confirmations
 
     other_campaign = f"sms-{uuid.uuid4().hex[:8]}"
     with session_scope(world.engine) as session:
@@ -184,6 +192,7 @@ async def test_the_gateway_callbacks_refuse_a_caller_without_the_key_and_bad_inp
         ("from=13700000000&text=TD", 403),
         (f"key={key}&from=abc&text=TD", 400),
         (f"key={key}&from=13700000000&text=", 400),
+        (f"key={key}&from=13700000000&text=TD&ref=" + "x" * 65, 400),
     ]:
         async with http.get(f"{base}/api/sms/inbound?{query}") as response:
             assert response.status == status, query

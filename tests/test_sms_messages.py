@@ -82,3 +82,20 @@ def test_a_number_shared_by_two_customers_is_nobody_in_particular(engine):
     with session_scope(engine) as session:
         assert sms_messages.sender_of(session, "13700000001", T0).customer_id is None
         assert sms_messages.sender_of(session, "13700000003", T0).customer_id == "C0003"
+
+
+def test_a_reply_the_gateway_delivers_again_is_handled_once(engine):
+    customer_id = _customer(engine)
+    _queue(engine, customer_id=customer_id, campaign_id="spring", variant="B")
+
+    def reply(session):
+        sender = sms_messages.sender_of(session, PHONE, T0)
+        return sms_messages.record_reply(session, phone=PHONE, text="你好", gateway="kannel",
+                                         now=T0, sender=sender, gateway_ref="kannel-id-1")
+
+    first = _run(engine, reply)
+    assert _run(engine, reply) == first  # not handled yet (the process died): again, same row
+    _run(engine, lambda session: sms_messages.note(session, first, "bot", T0))
+    assert _run(engine, reply) is None  # handled: a duplicate
+    with session_scope(engine) as session:
+        assert sms_messages.counts(session, "spring") == {"queued": 1, "received": 1}

@@ -28,6 +28,7 @@ SMS_CHANNEL = web.AppKey("sms_channel", SmsChannel)
 SMS_KEY = web.AppKey("sms_key", str)
 
 _PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+_REF = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_INBOUND_CHARS = 1000
 
 
@@ -71,8 +72,12 @@ async def delivery_report(request: web.Request) -> web.Response:
 
 
 async def inbound(request: web.Request) -> web.Response:
-    """``?key&from=<%p>&to=<%P>&text=<%a>`` → 200 (empty) once the reply is handled."""
+    """``?key&from=<%p>&to=<%P>&text=<%a>&ref=<%I>`` → 200 (empty) once the reply is handled;
+    ``ref``, Kannel's id of the message, makes its retries of one delivery harmless."""
     channel = _checked(request)
+    ref = request.query.get("ref", "").strip() or None
+    if ref is not None and not _REF.match(ref):
+        raise web.HTTPBadRequest(text="ref is the gateway's message id (at most 64 characters)")
     phone = national_number(request.query.get("from", "").strip())
     text = request.query.get("text", "").strip()
     if not _PHONE.match(phone):
@@ -81,7 +86,7 @@ async def inbound(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="the reply has no text")
     if len(text) > MAX_INBOUND_CHARS:
         raise web.HTTPBadRequest(text=f"a reply has at most {MAX_INBOUND_CHARS} characters")
-    what = await channel.handle_reply(phone, text)
+    what = await channel.handle_reply(phone, text, gateway_ref=ref)
     return web.Response(text="", headers={"X-Offercall-Reply": what})
 
 
