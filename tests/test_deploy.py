@@ -55,7 +55,8 @@ VERIFIED = ("offercall-rasa@5006.service", "offercall-actions@5056.service",
             "offercall-web.service", "offercall-worker@2.service", "offercall-migrate.service",
             "offercall.target", "offercall-healthcheck@offercall-rasa@5006.service",
             "offercall-healthcheck@offercall-rasa@5006.timer",
-            "offercall-healthcheck@haproxy.timer")
+            "offercall-healthcheck@haproxy.timer", "offercall-kannel-bearerbox.service",
+            "offercall-kannel-smsbox.service")
 """What systemd-analyze verify is given: templates through an instance."""
 NEWER_THAN_252 = ("RestartSteps", "RestartMaxDelaySec", "OpenFile", "SurviveFinalKillSignal")
 """Settings Debian 12's systemd 252 does not know (it would ignore them with a warning)."""
@@ -349,6 +350,11 @@ def test_the_helper_knows_every_units_health_url() -> None:
     assert helper.health_url("offercall-worker@1", PROFILE) == "http://127.0.0.1:8081/health"
     assert helper.health_url("offercall-worker@3", PROFILE) == "http://127.0.0.1:8083/health"
     assert helper.health_url("offercall-actions@5056", {"SANIC_HOST": "::"}) == "http://[::1]:5056/health"
+    kannel = {"OFFERCALL_KANNEL_PORT": "14000"}
+    assert helper.health_url("offercall-kannel-bearerbox", kannel) == \
+        "http://127.0.0.1:14000/status.txt"
+    assert helper.health_url("offercall-kannel-smsbox.service", kannel) == \
+        "http://127.0.0.1:14013/cgi-bin/sendsms"
     for unknown in ("offercall-rasa", "offercall-rasa@x", "offercall-worker@0",
                     "offercall-worker@13", "sshd"):
         with pytest.raises(helper.UnitError):
@@ -520,3 +526,50 @@ def test_the_operators_guide_names_every_unit_and_says_what_was_tested() -> None
     for path in UNITS.iterdir():
         assert path.name in readme, path.name
     assert "## What was tested" in readme and "tests/test_deploy.py" in readme
+
+
+KANNEL_UNITS = {"bearerbox": "offercall-kannel-bearerbox.service",
+                "smsbox": "offercall-kannel-smsbox.service"}
+
+
+@pytest.mark.parametrize("box", sorted(KANNEL_UNITS))
+def test_kannels_units_restart_read_the_settings_and_check_their_health(box: str) -> None:
+    name = KANNEL_UNITS[box]
+    assert one(name, "Service", "Restart") == "always"
+    assert values(name, "Service", "EnvironmentFile") == [
+        "/etc/offercall/offercall.env", "-/etc/offercall/offercall.local.env"]
+    assert _exec_words(name) == [VENV_PYTHON, "-m", "offercall", "kannel", box]
+    post = _exec_words(name, "ExecStartPost")
+    assert post[2:4] == ["wait-healthy", "--timeout"] and post[-1] == "%n"
+    assert float(one(name, "Service", "TimeoutStartSec")) > float(post[4])
+    assert "offercall-healthcheck@%N.timer" in " ".join(values(name, "Unit", "Wants"))
+    assert one(name, "Install", "WantedBy") == "offercall.target"
+    if box == "smsbox":
+        assert "offercall-kannel-bearerbox.service" in one(name, "Unit", "After")
+
+
+@pytest.mark.skipif(not Path("/usr/sbin/bearerbox").exists(), reason="needs Debian's kannel")
+def test_offercall_kannel_becomes_the_boxes_the_units_health_checks_find(tmp_path: Path) -> None:
+    from tests.stack import free_port
+
+    port = free_port()
+    env = {**os.environ, "OFFERCALL_SMS_GATEWAY": "kannel", "OFFERCALL_KANNEL_PORT": str(port),
+           "OFFERCALL_VAR_DIR": str(tmp_path)}
+    off = subprocess.run([sys.executable, "-m", "offercall", "kannel", "bearerbox"],
+                         env={**env, "OFFERCALL_SMS_GATEWAY": "off"}, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert off.returncode == 2 and "SMS channel is off" in off.stderr
+    boxes = [subprocess.Popen([sys.executable, "-m", "offercall", "kannel", box], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for box in ("bearerbox", "smsbox")]
+    try:
+        for box, process in zip(("bearerbox", "smsbox"), boxes):
+            url = helper.health_url(KANNEL_UNITS[box], {"OFFERCALL_KANNEL_PORT": str(port)})
+            assert helper.wait_healthy(url, 30, pid=process.pid, interval_s=0.2) is None, box
+        assert (tmp_path / "kannel" / "kannel.conf").exists()
+        assert Path(f"/proc/{boxes[0].pid}/exe").resolve() == Path("/usr/sbin/bearerbox")
+    finally:
+        for process in boxes:
+            process.terminate()
+        for process in boxes:
+            process.wait(timeout=30)

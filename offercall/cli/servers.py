@@ -56,6 +56,28 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kannel(settings: Settings, args: argparse.Namespace) -> int:
+    """Writes kannel.conf from the settings, then becomes Kannel's bearerbox or smsbox (as
+    ``offercall run`` starts them): for systemd's offercall-kannel-*.service."""
+    import os
+
+    from offercall import kannel
+
+    if settings.sms_gateway != "kannel":
+        print("error: the SMS channel is off: set OFFERCALL_SMS_GATEWAY=kannel", file=sys.stderr)
+        return 2
+    try:
+        setup = kannel.KannelSetup.from_settings(settings)
+        kannel.write_config(setup)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    argv = kannel.bearerbox_command(setup) if args.box == "bearerbox" \
+        else kannel.smsbox_command(setup)
+    os.execv(argv[0], argv)
+    return 1  # not reached: execv returns only by raising
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Registers the server commands."""
     serve = sub.add_parser("serve", help="run the web server (chat, console, media streams)")
@@ -68,3 +90,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--customer", default="C0001")
     run.add_argument("--no-chat", action="store_true", help="only serve; no terminal chat")
     run.set_defaults(func=cmd_run)
+    box = sub.add_parser("kannel", help="write kannel.conf and become Kannel's bearerbox or "
+                                       "smsbox (for systemd; offercall run starts both itself)")
+    box.add_argument("box", choices=("bearerbox", "smsbox"))
+    box.set_defaults(func=cmd_kannel)
