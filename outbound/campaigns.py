@@ -30,6 +30,7 @@ from outbound.contact_plans import CALLS_ONLY, ContactPlan, PlanError
 from outbound.pacing import PacingPolicy
 from persistence import audit, store
 from persistence.audit import Actor
+from persistence.claims import claim_rows
 from persistence.schema import CallAttempt, Campaign, CampaignTarget, Customer, Offer
 
 STATUSES = tuple(CampaignStatus)
@@ -480,19 +481,9 @@ def _due_targets(session: Session, campaign_id: str, now: datetime, limit: int) 
         .order_by(CampaignTarget.next_attempt_at, CampaignTarget.id)
         .limit(limit)
     )
-    if session.bind.dialect.name == "postgresql":
-        return list(session.execute(query.with_for_update(skip_locked=True)).scalars())
-    claimed = []
-    for row in session.execute(query).scalars().all():
-        won = session.execute(
-            update(CampaignTarget)
-            .where(CampaignTarget.id == row.id, CampaignTarget.status == "pending")
-            .values(status="claiming")
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if won == 1:
-            claimed.append(session.get(CampaignTarget, row.id, populate_existing=True))
-    return claimed
+    return claim_rows(session, query, CampaignTarget,
+                      still_due=lambda _: CampaignTarget.status == "pending",
+                      values={"status": "claiming"})
 
 
 def _previous_attempts(session: Session, customer_id: str) -> tuple[datetime, ...]:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,7 @@ from outbound.plan_choice import Choice, at_hour, personal_plan
 from outbound.response_features import CHANNELS as CHOSEN_CHANNELS
 from outbound.sms_channel import SmsChannel
 from persistence import store
+from persistence.claims import claim_rows
 from persistence.engine import in_transaction
 from persistence.schema import CampaignTarget, Conversation, Customer, Handoff, PlanStepTaken
 
@@ -109,22 +110,10 @@ def _take_due(session: Session, campaign_id: str, now: datetime, limit: int) -> 
              .where(CampaignTarget.campaign_id == campaign_id, due,
                     CampaignTarget.next_attempt_at <= now)
              .order_by(CampaignTarget.next_attempt_at, CampaignTarget.id).limit(limit))
-    if session.bind.dialect.name == "postgresql":
-        rows = list(session.execute(query.with_for_update(skip_locked=True)).scalars())
-        for row in rows:
-            row.status, row.updated_at = "planning", now
-        return rows
-    taken = []
-    for row in session.execute(query).scalars().all():
-        won = session.execute(
-            update(CampaignTarget)
-            .where(CampaignTarget.id == row.id, CampaignTarget.status == row.status,
-                   CampaignTarget.updated_at == row.updated_at)
-            .values(status="planning", updated_at=now)
-            .execution_options(synchronize_session=False)).rowcount
-        if won == 1:
-            taken.append(session.get(CampaignTarget, row.id, populate_existing=True))
-    return taken
+    return claim_rows(session, query, CampaignTarget,
+                      still_due=lambda row: (CampaignTarget.status == row.status)
+                      & (CampaignTarget.updated_at == row.updated_at),
+                      values={"status": "planning", "updated_at": now})
 
 
 class PlanRunner:

@@ -13,6 +13,7 @@ from core.vocabulary import SmsStatus
 from outbound import popups
 from outbound.sms_rules import status_after_report
 from persistence import store
+from persistence.claims import claim_rows
 from persistence.schema import Customer, SmsMessage
 
 CONVERSATION_GAP = timedelta(hours=24)
@@ -125,21 +126,15 @@ def claim_queued(session: Session, older_than: datetime, now: datetime,
     """Takes outgoing messages still queued since before ``older_than`` (their gateway was
     away) to send again. Each is taken by one process only: taking one touches it, so it is
     not older than ``older_than`` for anyone else."""
-    ids = list(session.scalars(
-        select(SmsMessage.id).where(SmsMessage.direction == "out",
-                                    SmsMessage.status == SmsStatus.QUEUED,
-                                    SmsMessage.updated_at < older_than)
-        .order_by(SmsMessage.id).limit(limit)))
-    taken = []
-    for message_id in ids:
-        won = session.execute(
-            update(SmsMessage).where(SmsMessage.id == message_id,
-                                     SmsMessage.status == SmsStatus.QUEUED,
-                                     SmsMessage.updated_at < older_than)
-            .values(updated_at=now)).rowcount
-        if won:
-            taken.append(_record(session.get(SmsMessage, message_id)))
-    return taken
+    query = (select(SmsMessage).where(SmsMessage.direction == "out",
+                                      SmsMessage.status == SmsStatus.QUEUED,
+                                      SmsMessage.updated_at < older_than)
+             .order_by(SmsMessage.id).limit(limit))
+    rows = claim_rows(session, query, SmsMessage,
+                      still_due=lambda _: (SmsMessage.status == SmsStatus.QUEUED)
+                      & (SmsMessage.updated_at < older_than),
+                      values={"updated_at": now})
+    return [_record(row) for row in rows]
 
 
 def already_sent(session: Session, campaign_id: str, customer_id: str,
