@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from core.clock import utcnow
 from core.masking import mask_name
+from core.text_files import NotText, decode_text
 from core.vocabulary import AuditAction
 from persistence import audit, store
 from persistence.audit import Actor
@@ -143,13 +144,9 @@ class ImportReport:
 def decode(data: bytes) -> str:
     """UTF-8 (BOM optional), else GBK/GB18030 as Chinese Excel writes it."""
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise WhitelistFormatError("the file is neither UTF-8 nor GBK text") from exc
+        return decode_text(data)
+    except NotText as exc:
+        raise WhitelistFormatError(str(exc)) from exc
 
 
 def _csv_records(data: bytes) -> tuple[int, Iterator[tuple[int, Sequence[Any]]]]:
