@@ -38,6 +38,10 @@ class Permission(StrEnum):
     """Claim a branch lead and record its steps (an account manager: their own leads only)."""
     MANAGE_BRANCH_LEADS = "manage_branch_leads"
     """See all of a branch's leads, give them to account managers, see the scorecards."""
+    WORK_ALERTS = "work_alerts"
+    """See and acknowledge post-loan alerts (an account manager: their own customers' only)."""
+    MANAGE_BRANCH_ALERTS = "manage_branch_alerts"
+    """See all of a branch's post-loan alerts, escalated ones too, and give them out."""
 
 
 _P = Permission
@@ -50,8 +54,9 @@ ROLE_PERMISSIONS: MappingProxyType[Role, frozenset[Permission]] = MappingProxyTy
         _P.WORK_TICKETS, _P.VIEW_CAMPAIGNS, _P.PAUSE_CAMPAIGNS, _P.VIEW_CALL_LOG}),
     Role.BRANCH_MANAGER: frozenset({
         _P.VIEW_CAMPAIGNS, _P.VIEW_CAMPAIGN_SETTINGS, _P.VIEW_WHITELIST, _P.VIEW_CALL_LOG,
-        _P.VIEW_UNMASKED, _P.VIEW_AUDIT, _P.WORK_LEADS, _P.MANAGE_BRANCH_LEADS}),
-    Role.ACCOUNT_MANAGER: frozenset({_P.WORK_LEADS, _P.VIEW_UNMASKED}),
+        _P.VIEW_UNMASKED, _P.VIEW_AUDIT, _P.WORK_LEADS, _P.MANAGE_BRANCH_LEADS,
+        _P.WORK_ALERTS, _P.MANAGE_BRANCH_ALERTS}),
+    Role.ACCOUNT_MANAGER: frozenset({_P.WORK_LEADS, _P.VIEW_UNMASKED, _P.WORK_ALERTS}),
     Role.AGENT: frozenset({_P.WORK_TICKETS}),
 })
 """Each role's permissions. A supervisor may pause a campaign on the floor but not start one.

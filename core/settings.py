@@ -120,6 +120,14 @@ LEAD_SETTINGS = {  # environment variable -> (field, default): branch leads' dea
     "OFFERCALL_SCORECARD_MIN_JUDGED": ("scorecard_min_judged", 10),
 }
 
+ALERT_SETTINGS = {  # environment variable -> (field, default): post-loan alerts' thresholds
+    "OFFERCALL_ALERT_DROP_PCT": ("alert_drop_pct", 30),
+    "OFFERCALL_ALERT_IDLE_DAYS": ("alert_idle_days", 10),
+    "OFFERCALL_ALERT_PAYER_SHARE_PCT": ("alert_payer_share_pct", 60),
+    "OFFERCALL_ALERT_PAYER_MIN_COUNT": ("alert_payer_min_count", 3),
+    "OFFERCALL_ALERT_ACK_HOURS": ("alert_ack_hours", 48),
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -214,6 +222,25 @@ class Settings:
     public_url: str = ""
     """Where customers reach the chat (the links in text messages and pop-ups), e.g.
     ``https://chat.bank.example``; empty: this server's own address."""
+    partners_path: Path | None = None
+    """The partner systems allowed to submit applicants (``lending.partners``: YAML or JSON);
+    none: the partner intake API refuses every request."""
+    loan_api_key: str = field(repr=False, default="")
+    """The HMAC key the loan system signs ``POST /api/loans/events`` with (16 characters or
+    more); empty: the loan API is off."""
+    alert_drop_pct: int = 30
+    """Post-loan alert: a month's settlements fell by more than this % from the month before."""
+    alert_idle_days: int = 10
+    """Post-loan alert: no settlement on any of this many days before today."""
+    alert_payer_share_pct: int = 60
+    """Post-loan alert: one payer's share of a month above this %, the month before at or below."""
+    alert_payer_min_count: int = 3
+    """… judged only for a month with at least this many settlements."""
+    alert_ack_hours: int = 48
+    """An alert not acknowledged this long after it was raised is escalated to the branch manager."""
+    settlement_key: str = field(repr=False, default="")
+    """The key the settlement system signs ``POST /api/settlements`` with (HMAC-SHA256, see
+    ``lending.signatures``); empty: the settlement API is off (files only)."""
 
     def __post_init__(self) -> None:
         if self.workers > 1 and self.database_url.startswith("sqlite"):
@@ -314,8 +341,12 @@ class Settings:
             "OFFERCALL_SMS_SENDER": self.sms_sender,
             "OFFERCALL_SMS_RATE": str(self.sms_rate),
             "OFFERCALL_PUBLIC_URL": self.public_url,
+            "OFFERCALL_PARTNERS": str(self.partners_path or ""),
+            "OFFERCALL_LOAN_API_KEY": self.loan_api_key,
+            "OFFERCALL_SETTLEMENT_KEY": self.settlement_key,
             **{name: str(getattr(self, attr)) for name, (attr, _) in SLA_SETTINGS.items()},
             **{name: str(getattr(self, attr)) for name, (attr, _) in LEAD_SETTINGS.items()},
+            **{name: str(getattr(self, attr)) for name, (attr, _) in ALERT_SETTINGS.items()},
         }
 
     @classmethod
@@ -380,6 +411,9 @@ class Settings:
             sms_sender=env.get("OFFERCALL_SMS_SENDER", "1069095580"),
             sms_rate=_as_rate("OFFERCALL_SMS_RATE", env.get("OFFERCALL_SMS_RATE", "20")),
             public_url=env.get("OFFERCALL_PUBLIC_URL", "").rstrip("/"),
+            partners_path=Path(env["OFFERCALL_PARTNERS"]) if env.get("OFFERCALL_PARTNERS") else None,
+            loan_api_key=_as_token("OFFERCALL_LOAN_API_KEY", env.get("OFFERCALL_LOAN_API_KEY", "")),
+            settlement_key=_as_token("OFFERCALL_SETTLEMENT_KEY", env.get("OFFERCALL_SETTLEMENT_KEY", "")),
             **{attr: _as_int(name, env.get(name, str(default)))
-               for name, (attr, default) in {**SLA_SETTINGS, **LEAD_SETTINGS}.items()},
+               for name, (attr, default) in {**SLA_SETTINGS, **LEAD_SETTINGS, **ALERT_SETTINGS}.items()},
         )

@@ -197,6 +197,12 @@ class AuditAction(StrEnum):
     WHITELIST_IMPORTED = "whitelist_imported"
     UNMASKED_VIEWED = "unmasked_viewed"
     """Somebody saw a phone or ID number in full."""
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    """A post-loan alert was acknowledged, with a note (``lending.alerts``)."""
+    ALERT_ASSIGNED = "alert_assigned"
+    """A branch manager gave a post-loan alert to an account manager."""
+    SETTLEMENTS_IMPORTED = "settlements_imported"
+    """A settlement file was loaded (``offercall alerts import``)."""
 
 
 class LeadStatus(StrEnum):
@@ -308,3 +314,43 @@ class PopupStatus(StrEnum):
     """The customer opened the chat from it."""
     DISMISSED = "dismissed"
     WITHDRAWN = "withdrawn"
+
+
+class LoanStatus(StrEnum):
+    """What the loan system reports of a loan application (see ``lending.loan_rules``)::
+
+        applied -> auto_approved | approved -> disbursed
+        applied, auto_approved, approved -> declined | withdrawn (the application ends)
+    """
+
+    APPLIED = "applied"
+    AUTO_APPROVED = "auto_approved"
+    """Approved by the loan system's rules, without a credit officer."""
+    APPROVED = "approved"
+    """Approved by a credit officer."""
+    DISBURSED = "disbursed"
+    """The money is in the customer's account: the end of the funnel."""
+    DECLINED = "declined"
+    """The bank turned the application down."""
+    WITHDRAWN = "withdrawn"
+    """The customer gave up the application."""
+
+
+class AlertRule(StrEnum):
+    """Which post-loan rule raised an alert (see ``lending.alert_rules``)."""
+
+    MONTH_DROP = "month_drop"
+    """A month's settlements fell from the month before by more than the threshold."""
+    NO_SETTLEMENT = "no_settlement"
+    """No settlement for more than the threshold's days."""
+    PAYER_CONCENTRATION = "payer_concentration"
+    """One payer's share of a month rose above the threshold from below it."""
+
+
+class AlertStatus(StrEnum):
+    """Where a post-loan alert is: ``open`` until its owner acknowledges it with a note. An
+    open alert past its deadline is escalated to the branch manager (``escalated_at``), and
+    stays open until acknowledged."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"

@@ -28,6 +28,7 @@ from outbound.arm_results import arm_results
 from outbound.channel_funnel_data import channel_facts
 from outbound.dialer import DialerStatus
 from outbound.lifecycle import CampaignCommand
+from outbound.loan_funnel_data import loan_facts
 from outbound.report import CampaignSummary, write_report
 from outbound.report_data import attempt_facts, lead_facts
 from outbound.simulated_network import Personas
@@ -231,12 +232,13 @@ def write_campaign_report(engine: Engine, campaign_id: str, out_dir: Path) -> di
         leads = lead_facts(session, campaign_id)
         channels = channel_facts(session, campaign_id)
         arms = arm_results(session, campaign_id)
+        loans = loan_facts(session, campaign_id)
     summary = CampaignSummary(
         id=info.id, name=info.name, status=info.status, created_at=info.created_at,
         variants=sorted(info.config.variants), transport=info.transport,
         window=f"{info.config.window_start}–{info.config.window_end} ({info.config.timezone})",
     )
-    return write_report(out_dir, summary, facts, utcnow(), leads, channels, arms)
+    return write_report(out_dir, summary, facts, utcnow(), leads, channels, arms, loans=loans)
 
 
 def report_dir(settings: Settings, campaign_id: str) -> Path:

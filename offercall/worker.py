@@ -7,7 +7,9 @@ handed to the campaign that reached the customer. A pause is seen by the campaig
 within a second: it places no more calls and lets those in flight end. Once a minute it makes
 branch leads of the customers nobody could serve (an abandoned handoff, a campaign target
 never reached, a callback no campaign can make) and moves leads past their claim or
-verification deadline to the next branch.
+verification deadline to the next branch. Once a minute too it escalates post-loan alerts
+left unacknowledged past their deadline to the branch managers, and once a day (the bank's
+local day) it judges every customer's settlements by the alert rules.
 
 Nothing lives only in memory: the database holds every target's next due time and every
 call's lease, so a worker that is killed and started again (by ``offercall run``'s
@@ -27,7 +29,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -39,6 +41,8 @@ from branches.leads import sweep_overdue
 from branches.policies import LeadPolicies, lead_policies
 from core.clock import utcnow
 from core.settings import Settings
+from lending.alert_policy import AlertPolicy, alert_policy
+from lending.alerts import escalate_overdue, raise_alerts
 from offercall.call_placing import CallPlacing
 from offercall.click_calls import ClickCallPlacer
 from offercall.metrics import add_metrics_route
@@ -91,6 +95,14 @@ class Worker:
     """Places the one-click calls account managers ask for on their leads (needs SIP)."""
     leads_opened: int = 0
     leads_rerouted: int = 0
+    alert_policy: AlertPolicy | None = None
+    """Post-loan alerts' rules and deadline; None: the worker leaves alerts alone."""
+    alerts_every_s: float = 60.0
+    """How often overdue alerts are escalated (the rules judge once a local day)."""
+    _alerts_at: float | None = None
+    _alerts_judged_on: date | None = None
+    alerts_raised: int = 0
+    alerts_escalated: int = 0
 
     async def _db(self, work):
         return await in_transaction(self.engine, work)
@@ -122,6 +134,7 @@ class Worker:
             log.info("worker.chat_callback", extra={"callback": item.callback_id, "campaign": item.campaign_id})
         self.adopted += len(adopted)
         await self._branch_leads(now)
+        await self._post_loan_alerts(now)
         await self._click_calls()
         self._reap()
         running = await self._db(campaigns.running_campaign_ids)
@@ -154,6 +167,30 @@ class Worker:
         for reroute in rerouted:
             log.info("worker.lead_rerouted lead=%s from=%s to=%s why=%s", reroute.lead_id,
                      reroute.from_branch, reroute.to_branch, reroute.reason)
+
+    async def _post_loan_alerts(self, now: datetime) -> None:
+        """Every ``alerts_every_s``: alerts past their deadline go to their branch managers;
+        on the first pass of each local day, the rules judge every customer's settlements
+        (new records are judged as they arrive). A failure is logged and tried again next
+        time; dialling goes on."""
+        policy = self.alert_policy
+        loop_time = asyncio.get_running_loop().time()
+        if policy is None or (self._alerts_at is not None
+                              and loop_time - self._alerts_at < self.alerts_every_s):
+            return
+        self._alerts_at = loop_time
+        today = policy.today(now)
+        judge = today != self._alerts_judged_on
+        try:
+            raised, escalated = await self._db(lambda s: (
+                raise_alerts(s, now, policy) if judge else [], escalate_overdue(s, now)))
+        except Exception:
+            log.exception("worker.post_loan_alerts_failed")
+            return
+        if judge:
+            self._alerts_judged_on = today
+        self.alerts_raised += len(raised)
+        self.alerts_escalated += len(escalated)
 
     async def _click_calls(self) -> None:
         """Takes the one-click calls there are lines for; a failure is logged, dialling goes on."""
@@ -196,6 +233,7 @@ class Worker:
         return {
             "status": "ok", "worker": self.worker_id, "chat_callbacks_adopted": self.adopted,
             "leads_opened": self.leads_opened, "leads_rerouted": self.leads_rerouted,
+            "alerts_raised": self.alerts_raised, "alerts_escalated": self.alerts_escalated,
             "campaigns": {cid: {"in_flight": r.dialer.status.in_flight, "started": r.dialer.status.started,
                                 "finished": r.dialer.status.finished, "pacing": r.dialer.status.pacing}
                           for cid, r in self._running.items()},
@@ -238,7 +276,7 @@ async def serve_worker(settings: Settings, stop: asyncio.Event | None = None) ->
             click_calls = ClickCallPlacer(engine, sip, settings.recordings_dir, worker_id=worker_id,
                                           policy=ClickCallPolicy.from_settings(settings))
             worker = Worker(engine, placing, lead_policies=policies, worker_id=worker_id,
-                            click_calls=click_calls)
+                            click_calls=click_calls, alert_policy=alert_policy(settings))
             runner = await _health_site(worker, settings, sip)
             try:
                 await worker.run(stop)

@@ -41,6 +41,16 @@ from outbound.funnel import (
     time_to_first_claim,
 )
 from outbound.lead_funnel import LEAD_STAGE_NAMES, LEAD_STAGES, LeadFact, leads_by_branch
+from outbound.loan_funnel import (
+    LOAN_STAGES,
+    UNCONTACTED,
+    LoanCounts,
+    LoanFact,
+    LoanFunnel,
+    contacts,
+    disbursement_counts,
+    loan_funnel,
+)
 
 if TYPE_CHECKING:  # the report takes the arms' counts; reading them is arm_results' job
     from outbound.arm_results import ArmResults
@@ -95,6 +105,16 @@ CHANNEL_STAGE_LABELS = {
     "verified": "已核实 (verified)",
     **STAGE_LABELS,  # the call funnel's stages (interested, applied…) keep their labels
 }
+LOAN_STAGE_LABELS = {
+    "contacted": "已联系 (contacted)",
+    "applied": "已申请 (applied)",
+    "approved": "已审批 (approved)",
+    "disbursed": "已放款 (disbursed)",
+    "declined": "已拒绝 (declined)",
+    "withdrawn": "已撤回 (withdrawn)",
+}
+LOAN_CHANNEL_LABELS = {**CHANNEL_LABELS, UNCONTACTED: "申请前未联系 (no contact before applying)"}
+DISBURSED_METRIC = "拨打→已放款 (dialed → disbursed)"
 # Attempts over time are stacked by these groups: (key, label, colour).
 OUTCOME_GROUPS = (
     ("transferred", "转人工 (transferred)", "#16a34a"),
@@ -464,14 +484,19 @@ def _header(campaign: CampaignSummary, facts: Sequence[AttemptFacts], everyone: 
             f'<dl class="meta">{meta}</dl></header>')
 
 
-def _verdict(transfer: ABResult, applied: ABResult) -> str:
+def _verdict(transfer: ABResult, applied: ABResult, disbursed: ABResult | None = None) -> str:
     css = "verdict" + ("" if transfer.enough_data else " insufficient")
+    disbursement = ("" if disbursed is None else
+                    f"<p>{esc(DISBURSED_METRIC)}: {esc(disbursed.verdict)}</p>")
     return (f'<section id="verdict" class="{css}"><h2>A/B 结论 (verdict)</h2>'
             f'<p class="headline">拨打→转人工 (dialed → transferred): {esc(transfer.verdict)}</p>'
-            f"<p>拨打→已申请 (dialed → applied): {esc(applied.verdict)}</p>"
+            f"<p>拨打→已申请 (dialed → applied): {esc(applied.verdict)}</p>{disbursement}"
             f'<p class="note">The first variant ({esc(_control(transfer))}) is the control. '
             f"Pooled two-proportion z-test, two-sided, α = {transfer.alpha}; "
-            "with more than two variants the p-values are Bonferroni-adjusted.</p></section>")
+            "with more than two variants the p-values are Bonferroni-adjusted."
+            + ("" if disbursed is None else " Disbursed: the loan system paid out a loan the "
+               "customer applied for after the variant's first call.")
+            + "</p></section>")
 
 
 def _control(result: ABResult) -> str:
@@ -622,6 +647,63 @@ def _channels_section(funnels: Mapping[str, ChannelFunnel], variants: Sequence[s
            "campaign's customers since they joined it, whatever opened it.", "note"))
 
 
+def _yuan(fen: int) -> str:
+    yuan, cents = divmod(fen, 100)
+    return f"{yuan:,}" + (f".{cents:02d}" if cents else "")
+
+
+def _loan_row(label: str, counts: LoanCounts) -> list[object]:
+    contacted = counts.stages["contacted"]
+    return [label, counts.customers,
+            _count_share(contacted, counts.customers),
+            *(_count_share(counts.stages[stage], contacted) for stage in LOAN_STAGES[1:]),
+            _yuan(counts.disbursed_fen)]
+
+
+def _loan_table(first: str, rows: Sequence[tuple[str, LoanCounts]], total: LoanCounts,
+                css: str) -> str:
+    shown = [_loan_row(label, counts) for label, counts in rows]
+    if len(shown) > 1:
+        shown.append(_loan_row("合计 (all)", total))
+    headers = [first, "客户 (customers)", *(LOAN_STAGE_LABELS[stage] for stage in LOAN_STAGES),
+               "放款金额 (disbursed, 元)"]
+    return _table(headers, shown, css)
+
+
+def _loans_section(found: LoanFunnel, variants: Sequence[str], colours: Mapping[str, str]) -> str:
+    names = [name for name in variants if name in found.by_variant]
+    names += sorted(set(found.by_variant) - set(names))
+    series = [(name, colours.get(name, _colour(len(colours) + i)),
+               found.by_variant[name].stages, found.by_variant[name].customers)
+              for i, name in enumerate(names)]
+    chart = grouped_bars_svg("放款漏斗 (funnel to disbursement)",
+                             [(stage, LOAN_STAGE_LABELS[stage]) for stage in LOAN_STAGES], series)
+    parts = [chart,
+             "<h3>版本 (variant)</h3>",
+             _loan_table("版本 (variant)", [(n, found.by_variant[n]) for n in names],
+                         found.total, "loans-variants"),
+             "<h3>渠道 (channel of the last contact before applying)</h3>",
+             _loan_table("渠道 (channel)", [(LOAN_CHANNEL_LABELS[c], counts) for c, counts
+                                           in found.by_channel.items()],
+                         found.total, "loans-channels"),
+             "<h3>网点 (branch)</h3>",
+             _loan_table("网点 (branch)", list(found.by_branch.items()), found.total,
+                         "loans-branches")]
+    if len(found.by_variant) > 1 and len(found.by_branch) > 1:
+        parts += ["<h3>版本 × 网点 (variant × branch)</h3>",
+                  _loan_table("版本 · 网点 (variant · branch)",
+                              [(f"{v} · {b}", c) for (v, b), c in found.by_variant_branch.items()],
+                              found.total, "loans-cells")]
+    return _section(
+        "loans", "放款漏斗 (contacted → applied → approved → disbursed; customers, "
+                 "% of contacted)", *parts,
+        _p("The loan system's outcomes of the applications the campaign's customers made once "
+           "they had joined it. Each customer counts once, under the campaign's last contact "
+           "before they applied (its channel and variant) and the branch that booked the "
+           "loan (else the contact's); stages are counted independently; approved includes "
+           "the rules' automatic approvals.", "note"))
+
+
 def channel_section_funnels(facts: Sequence[AttemptFacts],
                             channels: ChannelFacts | None) -> dict[str, ChannelFunnel]:
     """The funnels the report's cross-channel section shows: ``channels`` with the report's
@@ -677,12 +759,15 @@ def _count_share(part: int, whole: int) -> str:
 
 def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], generated_at: datetime,
                 tz: tzinfo = CHINA, leads: Sequence[LeadFact] = (),
-                channels: ChannelFacts | None = None, arms: ArmResults | None = None) -> str:
+                channels: ChannelFacts | None = None, arms: ArmResults | None = None,
+                loans: Sequence[LoanFact] = ()) -> str:
     """The whole report as one self-contained HTML page (no scripts, no external resources);
     ``leads``: the branch leads of the campaign's customers, counted per branch; ``channels``:
     what its customers did on every channel, for the funnel across channels (its calls are
     ``facts``; see ``channel_section_funnels``); ``arms``: the response-prediction A/B test
-    (``outbound.arm_results``), when the campaign was targeted."""
+    (``outbound.arm_results``), when the campaign was targeted; ``loans``: the loan system's
+    outcomes of its customers' applications (``outbound.loan_funnel_data``), for the A/B test
+    on disbursement and the funnel to disbursement (both left out when there are none)."""
     facts = list(facts)
     across = channel_section_funnels(facts, channels)
     variants = variant_order(campaign, facts)
@@ -692,14 +777,22 @@ def render_html(campaign: CampaignSummary, facts: Sequence[AttemptFacts], genera
     colours = {name: _colour(i) for i, name in enumerate(variants)}
     transfer = compare(ab_counts(funnels, variants, "transferred"))
     applied = compare(ab_counts(funnels, variants, "applied"))
+    loans = list(loans)
+    disbursed = compare(disbursement_counts(facts, loans, variants)) if loans else None
+    metrics = [("拨打→转人工 (dialed → transferred)", transfer),
+               ("拨打→已申请 (dialed → applied)", applied)]
+    if disbursed is not None:
+        metrics.append((DISBURSED_METRIC, disbursed))
+    reached = (ChannelFacts(calls=tuple(facts)) if channels is None
+               else replace(channels, calls=tuple(facts)))
     body = [
         _header(campaign, facts, funnels[ALL], generated_at, tz),
-        _verdict(transfer, applied),
+        _verdict(transfer, applied, disbursed),
         _funnel_section(funnels, variants, colours),
         _channels_section(across, variants) if across else "",
+        _loans_section(loan_funnel(contacts(reached), loans), variants, colours) if loans else "",
         _arms_section(arms) if arms is not None else "",
-        _conversion_section([("拨打→转人工 (dialed → transferred)", transfer),
-                             ("拨打→已申请 (dialed → applied)", applied)], colours),
+        _conversion_section(metrics, colours),
         _timeline_section(facts, tz),
         _drop_off_section(funnels, variants, colours),
         _segments_section(facts),
@@ -792,12 +885,13 @@ def write_funnel_csv(funnels: Mapping[str, FunnelCounts], path: Path) -> Path:
 def write_report(out_dir: Path, campaign: CampaignSummary, facts: Iterable[AttemptFacts],
                  generated_at: datetime, leads: Sequence[LeadFact] = (),
                  channels: ChannelFacts | None = None,
-                 arms: ArmResults | None = None) -> dict[str, Path]:
+                 arms: ArmResults | None = None, loans: Sequence[LoanFact] = ()) -> dict[str, Path]:
     """Writes ``report.html``, ``attempts.csv`` and ``funnel.csv`` into ``out_dir`` (created if
     missing); answers their paths under the keys ``html``, ``attempts`` and ``funnel``."""
     facts = list(facts)
     out_dir = Path(out_dir)
-    page = render_html(campaign, facts, generated_at, leads=leads, channels=channels, arms=arms)
+    page = render_html(campaign, facts, generated_at, leads=leads, channels=channels, arms=arms,
+                       loans=loans)
     return {
         "html": _write_atomically(out_dir / "report.html", page, "utf-8"),
         "attempts": write_csv(facts, out_dir / "attempts.csv"),

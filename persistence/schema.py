@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -27,6 +28,8 @@ from sqlalchemy.orm import declarative_base
 
 from core.vocabulary import (
     AgentOutcome,
+    AlertRule,
+    AlertStatus,
     AuditAction,
     CallOutcome,
     Channel,
@@ -36,6 +39,7 @@ from core.vocabulary import (
     LeadOutcome,
     LeadSource,
     LeadStatus,
+    LoanStatus,
     PopupStatus,
     SmsStatus,
     StrEnum,
@@ -628,3 +632,203 @@ class PlanStepTaken(Base):
     ref = Column(String(64))
     """The message, pop-up or call attempt the step made."""
     taken_at = Column(UTCDateTime, nullable=False)
+
+
+# --- loan outcomes (lending.loan_outcomes) -------------------------------------------------
+
+
+class LoanEventRecord(Base):
+    """One outcome the loan system reported for one application (``core.vocabulary.LoanStatus``):
+    applied, auto-approved or approved, disbursed, declined, withdrawn. Never changed or
+    deleted. An application's events are a chain, its n-th event step n: (application, step)
+    is unique, so two writers cannot both extend one application; ``event_id`` (the loan
+    system's) is unique, so a report sent again is recorded once."""
+
+    __tablename__ = "oc_loan_events"
+    __table_args__ = (
+        UniqueConstraint("event_id", name="uq_oc_loan_events_event_id"),
+        UniqueConstraint("application_id", "step", name="uq_oc_loan_events_step"),
+        Index("ix_oc_loan_events_customer", "customer_id", "occurred_at"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    event_id = Column(String(64), nullable=False)
+    customer_id = Column(ForeignKey("oc_customers.customer_id"), nullable=False)
+    application_id = Column(String(64), nullable=False)
+    step = Column(Integer, nullable=False)
+    status = Column(vocabulary(LoanStatus, 16), nullable=False)
+    occurred_at = Column(UTCDateTime, nullable=False)
+    amount_fen = Column(BigInteger)
+    """Yuan × 100, exact: asked for (applied), granted (approved), paid out (disbursed)."""
+    branch_id = Column(String(32))
+    """The branch that books the loan, when the loan system says."""
+    source = Column(String(200), nullable=False)
+    """Where it came from: ``api:<request nonce>`` or ``file:<file name>:<line>``."""
+    received_at = Column(UTCDateTime, nullable=False)
+
+
+class LoanRequestNonce(Base):
+    """The nonce of every signed loan-API request within the timestamp window (older ones are
+    deleted as new ones come): the same nonce again is a replay, refused."""
+
+    __tablename__ = "oc_loan_request_nonces"
+    nonce = Column(String(64), primary_key=True)
+    received_at = Column(UTCDateTime, nullable=False, index=True)
+
+
+# --- post-loan alerts (lending.settlements, lending.alerts) --------------------------------
+
+
+class Settlement(Base):
+    """One settlement of a customer's takings as the bank's settlement system reports it, by
+    file or signed API call (``lending.settlements``). ``ref`` is that system's id of the
+    record: the same record sent again changes nothing. Never changed or deleted."""
+
+    __tablename__ = "oc_settlements"
+    __table_args__ = (
+        UniqueConstraint("ref", name="uq_oc_settlements_ref"),
+        Index("ix_oc_settlements_customer", "customer_id", "settled_on"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ref = Column(String(64), nullable=False)
+    customer_id = Column(ForeignKey("oc_customers.customer_id"), nullable=False)
+    settled_on = Column(Date, nullable=False)
+    """The bank's local date of the settlement."""
+    amount_fen = Column(BigInteger, nullable=False)
+    """The amount in fen (1/100 yuan), exactly."""
+    payer = Column(String(100), nullable=False)
+    """Who paid it (the counterparty), as the settlement system names them."""
+    source = Column(String(200), nullable=False)
+    """``file:<name>`` or ``api:<nonce>``: which import brought it."""
+    received_at = Column(UTCDateTime, nullable=False)
+
+
+class SettlementNonce(Base):
+    """A signed request of the settlement API, remembered by its nonce (the same nonce again is
+    a replay, refused); forgotten once far older than the signatures' time window."""
+
+    __tablename__ = "oc_settlement_nonces"
+    nonce = Column(String(64), primary_key=True)
+    received_at = Column(UTCDateTime, nullable=False, index=True)
+
+
+class PostLoanAlert(Base):
+    """A post-loan alert (贷后预警) a rule raised on a customer's settlements, for the account
+    manager who owns the customer (``lending.alerts``). One per customer, rule and period;
+    acknowledged once, with a note; escalated to the branch's managers when still open past
+    ``due_at``. Never deleted."""
+
+    __tablename__ = "oc_alerts"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "rule", "period", name="uq_oc_alerts_rule_period"),
+        Index("ix_oc_alerts_branch", "branch_id", "status"),
+        Index("ix_oc_alerts_manager", "manager_id", "status"),
+        Index("ix_oc_alerts_due", "status", "due_at"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    customer_id = Column(ForeignKey("oc_customers.customer_id"), nullable=False)
+    rule = Column(vocabulary(AlertRule, 32), nullable=False)
+    period = Column(String(32), nullable=False)
+    """The month judged (``2026-11``) or, for no settlement, the first day without one."""
+    figures = Column(JSON, nullable=False)
+    """The rule's figures (``lending.alert_rules``: the amounts, shares, days and threshold)."""
+    summary = Column(Text, nullable=False)
+    """What the rule found, in Chinese, as the managers read it."""
+    branch_id = Column(String(32))
+    """The customer's branch (none: their region has no branch; head office sees it)."""
+    manager_id = Column(Integer)
+    """The account manager (``oc_agents``) who owns the customer; none: the branch manager's to give out."""
+    owner_reason = Column(Text, nullable=False)
+    """Why this branch and manager (the customer's lead, or the branch nearest their region)."""
+    status = Column(vocabulary(AlertStatus, 16), nullable=False)
+    raised_at = Column(UTCDateTime, nullable=False)
+    due_at = Column(UTCDateTime, nullable=False)
+    """Acknowledged by then, or escalated."""
+    escalated_at = Column(UTCDateTime)
+    escalated_to = Column(JSON)
+    """The branch managers (``oc_agents`` ids) it was escalated to."""
+    acknowledged_at = Column(UTCDateTime)
+    acknowledged_by = Column(Integer)
+    note = Column(Text)
+    """The acknowledgement's note."""
+    updated_at = Column(UTCDateTime, nullable=False)
+
+
+# --- partner intake (lending.intake, lending.partner_callbacks) ----------------------------
+
+
+class PartnerApplication(Base):
+    """An applicant a partner system submitted through the signed intake API, with the
+    admission decision (``lending.intake``). One per partner and partner application id: a
+    resubmission answers this row and makes no second lead. Never deleted. Personal data is
+    kept masked here (the admitted applicant's name and phone are the customer row's)."""
+
+    __tablename__ = "oc_partner_applications"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "partner_application_id",
+                         name="uq_oc_partner_applications_ref"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    partner_id = Column(String(32), nullable=False)
+    partner_application_id = Column(String(64), nullable=False)
+    digest = Column(String(64), nullable=False)
+    """SHA-256 of the application as read: a resubmission must say the same."""
+    status = Column(String(16), nullable=False)
+    """``lending.intake_rules.ApplicationStatus``: admitted or refused."""
+    reasons = Column(JSON, nullable=False)
+    """Why it was refused: ``[{"code", "message"}]`` (the messages in Chinese); empty when admitted."""
+    applicant = Column(JSON, nullable=False)
+    """What was submitted, masked (name, phone, ID number) and summed up (settlements)."""
+    requested_amount_yuan = Column(Integer, nullable=False)
+    amount_yuan = Column(Integer)
+    """The amount offered (admitted only): the request, capped by the settlement-based limit."""
+    customer_id = Column(ForeignKey("oc_customers.customer_id"), index=True)
+    """The customer the applicant is (admitted only: refused applicants make no customer)."""
+    lead_id = Column(ForeignKey("oc_leads.id"))
+    branch_id = Column(String(32))
+    campaign_id = Column(String(64))
+    """The campaign the admitted applicant joined, if any."""
+    received_at = Column(UTCDateTime, nullable=False)
+
+
+class PartnerCallback(Base):
+    """An application's result, posted (signed) to its partner's callback URL until the partner
+    acknowledges it with a 2xx (``lending.partner_callbacks``). Taken by one sender at a time
+    (``sending`` with a lease); back to ``pending`` with a later ``next_attempt_at`` after a
+    failure. Never deleted."""
+
+    __tablename__ = "oc_partner_callbacks"
+    __table_args__ = (
+        UniqueConstraint("application_id", name="uq_oc_partner_callbacks_application"),
+        Index("ix_oc_partner_callbacks_due", "status", "next_attempt_at"),
+    )
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    application_id = Column(ForeignKey("oc_partner_applications.id"), nullable=False)
+    partner_id = Column(String(32), nullable=False)
+    body = Column(Text, nullable=False)
+    """The JSON posted, exactly as signed (the same on every attempt)."""
+    status = Column(String(16), nullable=False)
+    """``lending.partner_callbacks.CallbackStatus``: pending, sending, delivered, abandoned."""
+    attempts = Column(Integer, nullable=False)
+    next_attempt_at = Column(UTCDateTime)
+    """When a ``pending`` result is due to be posted (again)."""
+    lease_until = Column(UTCDateTime)
+    """A ``sending`` result's sender holds it until then; past it (the sender died), another
+    sender takes it."""
+    sender = Column(String(100))
+    """The process posting it (or that last did)."""
+    last_status = Column(Integer)
+    """The HTTP status of the last answer (none: no answer)."""
+    last_error = Column(Text)
+    created_at = Column(UTCDateTime, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False)
+    delivered_at = Column(UTCDateTime)
+
+
+class PartnerNonce(Base):
+    """The nonce of every signed partner request within the timestamp window (older ones are
+    forgotten): the same nonce again from the same partner is a replay, refused."""
+
+    __tablename__ = "oc_partner_nonces"
+    partner_id = Column(String(32), primary_key=True)
+    nonce = Column(String(64), primary_key=True)
+    received_at = Column(UTCDateTime, nullable=False, index=True)

@@ -26,6 +26,8 @@ EXPECTED = {
     P.MANAGE_ACCOUNTS:        (True,  False,       False,     False,     False,      False),
     P.WORK_LEADS:             (True,  False,       False,     True,      True,       False),
     P.MANAGE_BRANCH_LEADS:    (True,  False,       False,     True,      False,      False),
+    P.WORK_ALERTS:            (True,  False,       False,     True,      True,       False),
+    P.MANAGE_BRANCH_ALERTS:   (True,  False,       False,     True,      False,      False),
 }
 ROLES = (Role.ADMIN, Role.CAMPAIGN_MANAGER, Role.SUPERVISOR, Role.BRANCH_MANAGER,
          Role.ACCOUNT_MANAGER, Role.AGENT)

@@ -8,11 +8,22 @@ import signal
 import sys
 
 from core.settings import Settings
-from offercall.cli import call, campaign, chat, database, model, response, servers
+from offercall.cli import (
+    alerts,
+    call,
+    campaign,
+    chat,
+    database,
+    loans,
+    model,
+    partners,
+    response,
+    servers,
+)
 from offercall.cli.common import configure_logging
 from persistence.errors import PersistenceError
 
-GROUPS = (database, model, servers, chat, call, campaign, response)
+GROUPS = (database, model, servers, chat, call, campaign, response, loans, alerts, partners)
 
 
 def build_parser() -> argparse.ArgumentParser:

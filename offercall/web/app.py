@@ -14,11 +14,16 @@ import aiohttp
 from aiohttp import web
 
 from bot.actions import texts
+from branches.policies import lead_policies
 from chat.config import CHAT, ChatConfig
 from core.settings import Settings
 from handoff.api import HANDOFF, TIMEZONE
 from handoff.service import HandoffService
 from handoff.sla import SlaPolicy
+from lending.partner_callbacks import CallbackSender
+from lending.partners import load_partners
+from lending.web.intake_api import PARTNER_INTAKE, PartnerIntake
+from lending.web.loan_api import LOAN_API, LoanApiConfig
 from offercall.bots import connect_bot
 from offercall.sms import sms_channel
 from offercall.voice_calls import VoiceRuntime
@@ -48,6 +53,8 @@ def init_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_sms)
     app.cleanup_ctx.append(_handoff)
     app.cleanup_ctx.append(_whitelist_uploads)
+    app.cleanup_ctx.append(_partner_intake)
+    app.cleanup_ctx.append(_loans)
     app[RECORDINGS] = settings.recordings_dir
     app[CAMPAIGN_API] = CampaignApiConfig(
         Installation(texts.script_variants(), settings.dial_lines), settings.timezone)
@@ -72,6 +79,24 @@ async def _whitelist_uploads(app: web.Application) -> AsyncIterator[None]:
     await uploads.start()  # resumes what a crashed server left half done
     yield
     await uploads.stop()
+
+
+async def _loans(app: web.Application) -> AsyncIterator[None]:
+    app[LOAN_API] = LoanApiConfig(app[SETTINGS].loan_api_key, app[ENGINE])
+    yield
+
+
+async def _partner_intake(app: web.Application) -> AsyncIterator[None]:
+    """The partner intake API and the posting of its results to the partners, which goes on
+    until each is acknowledged (every web server posts; each result is posted by one)."""
+    settings = app[SETTINGS]
+    partners = load_partners(settings.partners_path)
+    sender = CallbackSender(app[ENGINE], partners)
+    app[PARTNER_INTAKE] = PartnerIntake(app[ENGINE], partners, settings.timezone,
+                                        lead_policies(settings), sender)
+    sender.start()
+    yield
+    await sender.stop()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -13,6 +13,12 @@ from branches.web.pages import add_lead_pages
 from chat.routes import add_chat_routes
 from handoff.api import add_console_routes
 from handoff.staff_api import add_staff_routes
+from lending.alert_policy import alert_policy
+from lending.web.alert_pages import add_alert_pages
+from lending.web.alerts_api import add_alert_routes
+from lending.web.intake_api import add_partner_routes
+from lending.web.loan_api import add_loan_routes
+from lending.web.settlements_api import add_settlement_routes
 from offercall.web import media
 from offercall.web.keys import SETTINGS
 from offercall.web.metrics import add_web_metrics
@@ -46,3 +52,8 @@ def setup_routes(app: web.Application) -> None:
     add_map_routes(app)
     add_click_call_routes(app, ClickCallPolicy.from_settings(app[SETTINGS]))
     add_lead_pages(app)
+    add_alert_routes(app)
+    add_settlement_routes(app, app[SETTINGS].settlement_key, alert_policy(app[SETTINGS]))
+    add_alert_pages(app)
+    add_loan_routes(app)
+    add_partner_routes(app)

@@ -43,6 +43,7 @@ from outbound.arm_results import arm_results
 from outbound.channel_funnel_data import channel_facts
 from outbound.funnel import funnel
 from outbound.lifecycle import CampaignCommand
+from outbound.loan_funnel_data import loan_facts
 from outbound.report import render_html
 from outbound.report_data import attempt_facts, lead_facts
 from outbound.web import campaign_exports, campaign_live, campaign_plans
@@ -193,7 +194,8 @@ async def campaign_report(request: web.Request) -> web.Response:
         return render_html(report_summary(info), attempt_facts(session, campaign_id), now, zone,
                            leads=lead_facts(session, campaign_id),
                            channels=channel_facts(session, campaign_id),
-                           arms=arm_results(session, campaign_id))
+                           arms=arm_results(session, campaign_id),
+                           loans=loan_facts(session, campaign_id))
 
     return web.Response(text=await read(request, work), content_type="text/html",
                         headers={"Cache-Control": "no-store"})

@@ -135,6 +135,7 @@ const NAV = [
   ["/workspace/campaigns/new", "新建活动", "manage_campaigns"],
   ["/workspace/calls", "通话记录", "view_call_log"],
   ["/workspace/leads", "线索", "work_leads"],
+  ["/workspace/alerts", "贷后预警", "work_alerts"],
 ];
 
 /**
