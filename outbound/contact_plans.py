@@ -47,7 +47,8 @@ class PlanStep:
             raise PlanError(f"a step's channel is one of {', '.join(CHANNELS)}, "
                             f"got {self.channel!r}")
         if not timedelta(0) <= self.wait <= MAX_WAIT:
-            raise PlanError(f"a step waits 0 to {MAX_WAIT.days} days, got {self.wait}")
+            raise PlanError(f"a step waits 0 to {MAX_WAIT.days} days, got "
+                            f"{self.wait / timedelta(days=1):g} days")
         if self.template is not None and self.channel != "sms":
             raise PlanError("only a text message step has a template")
         if self.template is not None and self.template not in TEMPLATES:
