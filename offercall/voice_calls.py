@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,19 +24,54 @@ from persistence.engine import session_scope
 from voice.agent_bridge import AgentLine
 from voice.asr import load_model
 from voice.audio import AudioFormat
+from voice.end_of_turn import EndOfTurnConfig
+from voice.errors import VadModelError
 from voice.events import CallResult, TranscriptEntry
 from voice.recording import CallRecorder
 from voice.session import HOLD_TEXT, MAX_DURATION_TEXT, SORRY_TEXT, CallSession, SessionConfig
+from voice.smart_turn import SmartTurn
 from voice.transports.base import Transport
 from voice.tts import PhraseCache, Speaker, make_engine
 from voice.turns import TurnConfig
+from voice.vad import SileroVad
 
 
 class VoiceRuntime:
-    """What every call in a process shares: the Vosk model and the speaker with its cache."""
+    """What every call in a process shares: the Vosk model, the speaker with its cache and the
+    turn-taking models its settings ask for (Silero VAD, Smart Turn)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # a missing model is an error at start-up, not mid-call
+        if settings.vad == "silero" and not self.vad_model_path.is_file():
+            raise VadModelError(
+                f"OFFERCALL_VAD=silero, but there is no Silero VAD model at {self.vad_model_path}: "
+                "run scripts/fetch_turn_models.sh (scripts/setup.sh does), or set OFFERCALL_VAD=energy")
+        if settings.end_of_turn == "smart" and not self.smart_turn_model_path.is_file():
+            raise VadModelError(
+                f"OFFERCALL_END_OF_TURN=smart, but there is no Smart Turn model at "
+                f"{self.smart_turn_model_path}: run scripts/fetch_turn_models.sh (scripts/setup.sh "
+                "does), or set OFFERCALL_END_OF_TURN=fixed")
+
+    @property
+    def vad_model_path(self) -> Path:
+        """Where the Silero VAD model is (``OFFERCALL_TURN_MODELS_DIR``)."""
+        return self.settings.turn_models_dir / "silero_vad.onnx"
+
+    @cached_property
+    def vad(self) -> SileroVad | None:
+        """The shared Silero VAD model with ``OFFERCALL_VAD=silero``; None: the energy detector."""
+        return SileroVad.load(self.vad_model_path) if self.settings.vad == "silero" else None
+
+    @property
+    def smart_turn_model_path(self) -> Path:
+        """Where the Smart Turn model is (``OFFERCALL_TURN_MODELS_DIR``)."""
+        return self.settings.turn_models_dir / "smart-turn-v3.2-cpu.onnx"
+
+    @cached_property
+    def smart_turn(self) -> SmartTurn | None:
+        """The shared Smart Turn model with ``OFFERCALL_END_OF_TURN=smart``; else None."""
+        return SmartTurn.load(self.smart_turn_model_path) if self.settings.end_of_turn == "smart" else None
 
     @cached_property
     def asr_model(self) -> object:
@@ -50,7 +86,8 @@ class VoiceRuntime:
 
     async def load(self) -> None:
         """Loads the models off the event loop, so the first call does not wait for them."""
-        await asyncio.to_thread(lambda: (self.asr_model, self.speaker.engine.load()))
+        await asyncio.to_thread(
+            lambda: (self.asr_model, self.speaker.engine.load(), self.vad, self.smart_turn))
 
     async def warm(self, fmt: AudioFormat) -> int:
         """Synthesises the fixed prompts into the phrase cache before dialling; returns how many
@@ -78,6 +115,7 @@ class VoiceRuntime:
         return SessionConfig(
             turn=turn, detect_machine=detect_machine, bot_hold_ms=self.settings.bot_hold_ms,
             bot_timeout_ms=self.settings.bot_timeout_ms,
+            end_of_turn=EndOfTurnConfig() if self.settings.end_of_turn == "smart" else None,
         )
 
 
@@ -167,6 +205,8 @@ async def run_call(
         on_entry=on_entry,
         line=line,
         start_metadata=start_metadata,
+        vad=runtime.vad,
+        smart_turn=runtime.smart_turn,
     )
     started_at = utcnow()
     warming = asyncio.create_task(

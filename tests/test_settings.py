@@ -17,7 +17,8 @@ def test_database_url_switches_database_and_is_hidden_from_repr():
     assert "secret" not in repr(settings)
 
 
-@pytest.mark.parametrize(("name", "value"), [("OFFERCALL_PORT", "eighty"), ("OFFERCALL_DEBUG", "yes")])
+@pytest.mark.parametrize(("name", "value"), [("OFFERCALL_PORT", "eighty"), ("OFFERCALL_DEBUG", "yes"),
+                                           ("OFFERCALL_VAD", "webrtc")])
 def test_bad_values_fail_at_start_up(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_environ({name: value})

@@ -22,14 +22,14 @@ from voice.turns import (
 )
 
 CONFIG = TurnConfig(min_speech_ms=100, endpoint_silence_ms=600, backchannel_max_ms=800)
-LOUD, QUIET = -20.0, -70.0
+LOUD, QUIET = True, False  # voiced and unvoiced frames (voice.vad decides which)
 
 
-def run(levels: list[float]) -> list[object]:
+def run(frames: list[bool]) -> list[object]:
     detector = SpeechDetector(CONFIG)
     changes = []
-    for index, level in enumerate(levels):
-        change = detector.feed(level, index * 20, 20)
+    for index, voiced in enumerate(frames):
+        change = detector.feed(voiced, index * 20, 20)
         if change is not None:
             changes.append(change)
     return changes
@@ -87,13 +87,13 @@ def test_keys_map_to_yes_no_and_a_human():
 # --- the turn-taking state machine, frame by frame -----------------------------------------
 
 
-def run_frames(taker: TurnTaker, loudness: list[float], bot_speaking=False, start_ms=0.0):
-    """Feeds 20 ms frames; returns (media time, event) for every event."""
+def run_frames(taker: TurnTaker, frames: list[bool], bot_speaking=False, start_ms=0.0):
+    """Feeds 20 ms frames, voiced or not; returns (media time, event) for every event."""
     seen = []
-    for i, db in enumerate(loudness):
+    for i, voiced in enumerate(frames):
         at = start_ms + i * 20
         speaking = bot_speaking(at) if callable(bot_speaking) else bot_speaking
-        seen += [(at, event) for event in taker.frame(at, db, 20, bot_speaking=speaking)]
+        seen += [(at, event) for event in taker.frame(at, voiced, 20, bot_speaking=speaking)]
     return seen
 
 
@@ -149,3 +149,18 @@ def test_the_maximum_duration_is_reached_once():
     taker = TurnTaker(TurnConfig(max_call_ms=1000))
     seen = run_frames(taker, [QUIET] * 200)
     assert [(at + 20, type(e)) for at, e in seen] == [(1000, MaxDurationReached)]
+
+
+def test_a_pause_can_be_given_its_own_endpoint_which_the_next_voiced_frame_forgets():
+    detector = SpeechDetector(CONFIG)  # 600 ms of silence ends an utterance
+    changes = [detector.feed(v, i * 20, 20) for i, v in enumerate([LOUD] * 10 + [QUIET] * 10)]
+    assert detector.speaking and detector.silence_ms == 200 and changes[4] == SpeechStarted(0)
+    detector.end_after(260)
+    ends = [detector.feed(QUIET, 400 + i * 20, 20) for i in range(3)]
+    assert ends == [None, None, SpeechEnded(0, 200)] and detector.silence_ms == 0
+    # the next utterance: a pause given 200 ms, then more speech, then the configured 600 ms
+    seen = [detector.feed(v, 1000 + i * 20, 20) for i, v in enumerate([LOUD] * 10 + [QUIET] * 5)]
+    detector.end_after(200)
+    seen += [detector.feed(v, 1300 + i * 20, 20) for i, v in enumerate([LOUD] + [QUIET] * 30)]
+    assert [c for c in seen if c is not None] == [SpeechStarted(1000), SpeechEnded(1000, 1320)]
+    assert seen[-1] == SpeechEnded(1000, 1320), "600 ms after the last voiced frame, not 200"

@@ -3,6 +3,7 @@
 VoiceError
 ├── AudioFormatError   audio that is not in a supported or declared format
 ├── AsrModelError      the Vosk model is missing or unreadable
+├── VadModelError      a turn-taking model (Silero VAD, Smart Turn) is missing or unreadable
 ├── TtsError           a speech engine failed or is not installed
 └── TransportError     the far end broke the media protocol
 """
@@ -20,6 +21,10 @@ class AudioFormatError(VoiceError, ValueError):
 
 class AsrModelError(VoiceError):
     """The speech recognition model cannot be loaded."""
+
+
+class VadModelError(VoiceError):
+    """A turn-taking model (Silero VAD, Smart Turn) cannot be loaded."""
 
 
 class TtsError(VoiceError):

@@ -2,8 +2,9 @@
 
 Three tasks share one call, under ``asyncio.wait(FIRST_COMPLETED)``:
 
-- **listen** reads the transport: records the customer's audio, moves media time, runs the
-  turn-taking rules (:class:`voice.turns.TurnTaker`) and the recogniser, stops the bot when the
+- **listen** reads the transport: records the customer's audio, moves media time, decides
+  which frames are voiced (:mod:`voice.vad`: energy, or Silero VAD on the call threads), runs
+  the turn-taking rules (:class:`voice.turns.TurnTaker`) and the recogniser, stops the bot when the
   customer talks over it, and hands the conversation typed events (:mod:`voice.call_events`);
 - **speak** plays the bot's queued audio (:class:`voice.playback.Playback`);
 - **converse** sends what the customer said (or pressed, or a timeout) to the bot, queues the
@@ -23,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.client import BotPort, BotTurn, Directive, RasaUnavailable
@@ -40,12 +41,14 @@ from voice.call_events import (
     KeyPressed,
     LineClosed,
 )
+from voice.end_of_turn import EndOfTurnConfig, TurnEvidence, expected_answers, silence_needed
 from voice.errors import VoiceError
 from voice.events import AudioIn, CallEnd, CallResult, DtmfIn, RemoteHangup, TranscriptEntry
 from voice.latency import TurnLatency
 from voice.playback import MediaClock, Playback
 from voice.recording import CallRecorder
 from voice.repair import Repair, repair
+from voice.smart_turn import SmartTurn
 from voice.transports.base import Transport
 from voice.tts.speaker import Speaker
 from voice.turns import (
@@ -59,6 +62,7 @@ from voice.turns import (
     dtmf_message,
     interrupts_bot,
 )
+from voice.vad import SileroVad, voicing_for
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,10 @@ class SessionConfig:
     """The bot has not answered after this long: say :data:`HOLD_TEXT`."""
     bot_timeout_ms: int = 6000
     """The bot has not answered after this long: apologise and hang up (outcome ``error``)."""
+    end_of_turn: EndOfTurnConfig | None = None
+    """End-of-turn decisions (:mod:`voice.end_of_turn`): each pause of the customer's is judged
+    and ends the turn after between ``min_silence_ms`` and ``max_silence_ms``; None (the
+    default): ``turn.endpoint_silence_ms`` of silence ends every turn."""
 
 
 class CallSession:
@@ -109,7 +117,12 @@ class CallSession:
         on_entry: Callable[[TranscriptEntry], None] | None = None,
         line: AgentLine | None = None,
         start_metadata: dict[str, Any] | None = None,
+        vad: SileroVad | None = None,
+        smart_turn: SmartTurn | None = None,
     ) -> None:
+        """``vad``: the process's Silero VAD model, which then decides which frames are voiced;
+        None: the energy threshold (``TurnConfig.speech_threshold_db``) does. ``smart_turn``:
+        the process's Smart Turn model, heard when ``config.end_of_turn`` is set."""
         self.call_id = call_id
         self.customer_id = customer_id
         self.transport = transport
@@ -124,7 +137,18 @@ class CallSession:
         self._on_entry = on_entry
         self._fmt = transport.format
         self._clock = MediaClock()
-        self._turns = TurnTaker(self.config.turn)
+        ending = self.config.end_of_turn
+        self._turns = TurnTaker(self.config.turn if ending is None else replace(
+            self.config.turn, endpoint_silence_ms=ending.max_silence_ms))
+        self._smart_turn = smart_turn
+        self._utterance = bytearray()
+        """The customer's audio since the utterance began (its last 8 s), for Smart Turn."""
+        self._partial = ""
+        """What the recogniser has heard of the utterance so far."""
+        self._pause_judged = False
+        self._voicing = voicing_for(vad, self._fmt.sample_rate, self.config.turn.speech_threshold_db)
+        self._voicing_on_threads = vad is not None
+        """A model's inference runs on the call threads, not on the event loop."""
         self._events: asyncio.Queue[CustomerEvent] = asyncio.Queue()
         self._expect: str | None = None
         self._latency: TurnLatency | None = None
@@ -343,24 +367,35 @@ class CallSession:
         """One 20 ms frame of the customer's audio."""
         at = self._clock.now_ms
         self._clock.advance(FRAME_MS)
-        loudness = rms_dbfs(frame)
+        if self._voicing_on_threads:
+            voiced = await asyncio.get_running_loop().run_in_executor(
+                call_executor(), self._voicing.voiced, frame)
+        else:
+            voiced = self._voicing.voiced(frame)
         if self._amd is not None and self._amd.verdict is None:
-            if self._amd.feed(loudness > self.config.turn.speech_threshold_db, FRAME_MS):
+            # answering-machine detection keeps to its own, energy-tuned, voiced frames
+            if self._amd.feed(rms_dbfs(frame) > self.config.turn.speech_threshold_db, FRAME_MS):
                 self._amd_decided.set()
         speaking_before = self._turns.speaking
         if not speaking_before:
             preroll.append(frame)
-        changes = self._turns.frame(at, loudness, FRAME_MS, bot_speaking=self._playback.busy)
+        changes = self._turns.frame(at, voiced, FRAME_MS, bot_speaking=self._playback.busy)
         for change in changes:
             if isinstance(change, SpeechStarted):
                 for buffered in preroll:
                     await recognizer.accept(buffered)
+                self._utterance, self._partial = bytearray(b"".join(preroll)), ""
                 preroll.clear()
         if speaking_before:
+            self._keep_utterance(frame)
             partial = await recognizer.accept(frame)
+            if partial is not None:
+                self._partial = partial.text
             if partial is not None and self._amd is not None and self._amd.verdict is None:
                 if self._amd.heard(partial.text):
                     self._amd_decided.set()
+        if self.config.end_of_turn is not None:
+            await self._judge_pause(voiced, self.config.end_of_turn)
         for change in changes:
             if isinstance(change, BargeIn):
                 await self._interrupt("long speech over the bot")
@@ -372,6 +407,37 @@ class CallSession:
                 await self._events.put(CustomerSilent())
             elif isinstance(change, MaxDurationReached):
                 await self._events.put(CallTooLong())
+
+    def _keep_utterance(self, frame: bytes) -> None:
+        if self.config.end_of_turn is None:
+            return
+        self._utterance += frame
+        keep = self._fmt.sample_rate * 2 * 8  # Smart Turn hears the last 8 s
+        if len(self._utterance) > 2 * keep:
+            del self._utterance[:-keep]
+
+    async def _judge_pause(self, voiced: bool, ending: EndOfTurnConfig) -> None:
+        """End-of-turn decisions: once a pause of the customer's reaches ``min_silence_ms``, how
+        much silence ends it (Smart Turn on the call threads, the partial transcript, the
+        answers the bot's question expects)."""
+        detector = self._turns.detector
+        if voiced or not detector.speaking:
+            self._pause_judged = False
+            return
+        if self._pause_judged or detector.silence_ms < ending.min_silence_ms:
+            return
+        self._pause_judged = True
+        probability = inference_ms = None
+        if self._smart_turn is not None:
+            heard = await asyncio.get_running_loop().run_in_executor(
+                call_executor(), self._smart_turn.predict, bytes(self._utterance), self._fmt.sample_rate)
+            probability, inference_ms = heard.probability, heard.inference_ms
+        evidence = TurnEvidence(self._partial, expected_answers(self._expect), probability)
+        needed, reason = silence_needed(evidence, ending)
+        detector.end_after(needed)
+        log.debug("voice.turn.pause_judged", extra={
+            "call_id": self.call_id, "needed_ms": needed, "reason": reason.value,
+            "smart_turn": probability, "inference_ms": inference_ms})
 
     # ------------------------------------------------------------- converse
     async def _converse(self) -> CallEnd:

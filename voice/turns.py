@@ -3,7 +3,8 @@ interrupts the bot, which short sounds are only backchannels (嗯, 对, 好), an
 the call's turn-taking state machine (:class:`TurnTaker`).
 
 Time is media time in milliseconds (how much call audio has passed), so the same
-rules hold on a live call and on a simulated call played faster than real time.
+rules hold on a live call and on a simulated call played faster than real time. Whether a
+frame is voiced comes from outside (:mod:`voice.vad`: the energy threshold or Silero VAD).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class TurnConfig:
     """The timings of turn-taking; all configurable per deployment."""
 
     speech_threshold_db: float = -38.0
-    """A 20 ms frame louder than this (dBFS) counts as voiced."""
+    """The energy detector (:class:`voice.vad.EnergyVoicing`, and answering-machine detection):
+    a 20 ms frame louder than this (dBFS) counts as voiced."""
     min_speech_ms: int = 100
     """Voiced audio needed before the customer is considered to be speaking."""
     endpoint_silence_ms: int = 600
@@ -65,7 +67,8 @@ class SpeechEnded:
 
 
 class SpeechDetector:
-    """Energy-based speech start/end detection with a minimum length and a trailing silence."""
+    """Speech start/end detection from voiced/unvoiced frames, with a minimum length and a
+    trailing silence."""
 
     def __init__(self, config: TurnConfig) -> None:
         self.config = config
@@ -74,10 +77,23 @@ class SpeechDetector:
         self._silence_run_ms = 0.0
         self._started_ms = 0.0
         self._last_voiced_end_ms = 0.0
+        self._pause_endpoint_ms: float | None = None
 
-    def feed(self, loudness_db: float, at_ms: float, frame_ms: float) -> SpeechStarted | SpeechEnded | None:
-        """Takes one frame's loudness at media time ``at_ms`` (its start); returns a change, if any."""
-        voiced = loudness_db > self.config.speech_threshold_db
+    @property
+    def silence_ms(self) -> float:
+        """How long the current utterance's pause has lasted (0 when nobody speaks)."""
+        return self._silence_run_ms if self.speaking else 0.0
+
+    def end_after(self, silence_ms: float) -> None:
+        """This pause ends the utterance after ``silence_ms`` of silence instead of the
+        configured endpoint (:mod:`voice.end_of_turn` decides); the next voiced frame forgets it.
+        Nothing when nobody speaks."""
+        if self.speaking:
+            self._pause_endpoint_ms = silence_ms
+
+    def feed(self, voiced: bool, at_ms: float, frame_ms: float) -> SpeechStarted | SpeechEnded | None:
+        """Takes whether the frame at media time ``at_ms`` (its start) is voiced; returns a
+        change, if any."""
         if not self.speaking:
             self._voiced_run_ms = self._voiced_run_ms + frame_ms if voiced else 0.0
             if self._voiced_run_ms >= self.config.min_speech_ms:
@@ -89,11 +105,14 @@ class SpeechDetector:
             return None
         if voiced:
             self._silence_run_ms = 0.0
+            self._pause_endpoint_ms = None
             self._last_voiced_end_ms = at_ms + frame_ms
             return None
         self._silence_run_ms += frame_ms
-        if self._silence_run_ms >= self.config.endpoint_silence_ms:
+        endpoint = self._pause_endpoint_ms
+        if self._silence_run_ms >= (self.config.endpoint_silence_ms if endpoint is None else endpoint):
             self.speaking = False
+            self._pause_endpoint_ms = None
             self._voiced_run_ms = 0.0
             return SpeechEnded(self._started_ms, self._last_voiced_end_ms)
         return None
@@ -181,7 +200,7 @@ TurnEvent = SpeechStarted | SpeechEnded | BargeIn | SilenceTimedOut | MaxDuratio
 
 class TurnTaker:
     """Turn-taking for one call, frame by frame: speech start and end, barge-in, silence and
-    the maximum duration. Pure: media time and loudness in, typed :data:`TurnEvent` s out.
+    the maximum duration. Pure: media time and voiced frames in, typed :data:`TurnEvent` s out.
 
     The call tells it when the bot starts and finishes a turn (the silence timer runs only
     while the bot waits for an answer) and when an answer needs no reply (the timer runs on).
@@ -201,10 +220,11 @@ class TurnTaker:
         """True while the customer is speaking."""
         return self.detector.speaking
 
-    def frame(self, at_ms: float, loudness_db: float, frame_ms: float, bot_speaking: bool) -> list[TurnEvent]:
-        """One frame of the customer's audio at media time ``at_ms``; what it changed."""
+    def frame(self, at_ms: float, voiced: bool, frame_ms: float, bot_speaking: bool) -> list[TurnEvent]:
+        """One frame of the customer's audio at media time ``at_ms``, voiced or not; what it
+        changed."""
         events: list[TurnEvent] = []
-        change = self.detector.feed(loudness_db, at_ms, frame_ms)
+        change = self.detector.feed(voiced, at_ms, frame_ms)
         end_ms = at_ms + frame_ms
         if isinstance(change, SpeechStarted):
             self._over_bot, self._barged = bot_speaking, False
