@@ -69,6 +69,22 @@ def attempts_of(engine, campaign_id: str) -> list[CallAttempt]:
         return rows
 
 
+def what_was_said(engine, attempts: list[CallAttempt]) -> str:
+    """The transcripts of ``attempts``' calls, line by line, to explain an unexpected outcome."""
+    lines = []
+    with session_scope(engine) as session:
+        for attempt in attempts:
+            call = store.get_call(session, attempt.call_id)
+            lines.append(f"{attempt.customer_id} ({attempt.outcome}):")
+            if call is None or not call.transcript_path or not os.path.exists(call.transcript_path):
+                lines.append("  no transcript")
+                continue
+            with open(call.transcript_path, encoding="utf-8") as handle:
+                for entry in json.load(handle)["transcript"]:
+                    lines.append(f"  {json.dumps(entry, ensure_ascii=False)[:300]}")
+    return "\n".join(lines)
+
+
 async def test_a_demo_campaign_runs_end_to_end_and_its_funnel_matches_the_calls(bot_stack, tmp_path):
     ids = setup_campaign(bot_stack, tmp_path, "E", "e2e")
     run = await run_campaign(
@@ -82,8 +98,10 @@ async def test_a_demo_campaign_runs_end_to_end_and_its_funnel_matches_the_calls(
     assert [a.outcome for a in by_customer["E04"]] == ["no_answer", "transferred"]
     assert [a.outcome for a in by_customer["E07"]] == ["busy", "busy"]  # attempts used up
     outcome = {c: rows[-1].outcome for c, rows in by_customer.items()}
-    assert outcome == {"E01": "transferred", "E02": "not_interested", "E03": "voicemail",
-                       "E04": "transferred", "E05": "opt_out", "E06": "wrong_person", "E07": "busy"}
+    expected = {"E01": "transferred", "E02": "not_interested", "E03": "voicemail",
+                "E04": "transferred", "E05": "opt_out", "E06": "wrong_person", "E07": "busy"}
+    assert outcome == expected, what_was_said(engine, [by_customer[c][-1] for c in expected
+                                                       if outcome[c] != expected[c]])
     assert [a.outcome for a in by_customer["E03"]] == ["voicemail", "voicemail"]  # retried
     assert run.progress.outcomes["voicemail"] == 2
 
