@@ -157,6 +157,9 @@ class Settings:
     """What ends the customer's turn on a call: ``fixed`` (``endpoint_silence_ms`` of silence)
     or ``smart`` (Smart Turn, the expected answers and the transcript decide, between 200 and
     1200 ms: ``voice.end_of_turn``; needs the Smart Turn model in ``turn_models_dir``)."""
+    answer_grammar: bool = True
+    """On a call, hear the answer to a yes/no or identity question a second time against the
+    answers it expects (``voice.answer_listener``): ``OFFERCALL_ANSWER_GRAMMAR=on|off``."""
     turn_models_dir: Path = PROJECT_ROOT / "models" / "turn"
     """The turn-taking models (Silero VAD, Smart Turn), fetched by scripts/fetch_turn_models.sh."""
     silence_timeout_ms: int = 7000
@@ -329,6 +332,7 @@ class Settings:
             "OFFERCALL_TTS_ENGINE": self.tts_engine,
             "OFFERCALL_VAD": self.vad,
             "OFFERCALL_END_OF_TURN": self.end_of_turn,
+            "OFFERCALL_ANSWER_GRAMMAR": "on" if self.answer_grammar else "off",
             "OFFERCALL_TURN_MODELS_DIR": str(self.turn_models_dir),
             "OFFERCALL_SILENCE_TIMEOUT_MS": str(self.silence_timeout_ms),
             "OFFERCALL_ENDPOINT_MS": str(self.endpoint_silence_ms),
@@ -397,6 +401,8 @@ class Settings:
             vad=_as_choice("OFFERCALL_VAD", env.get("OFFERCALL_VAD", "energy"), VADS),
             end_of_turn=_as_choice("OFFERCALL_END_OF_TURN", env.get("OFFERCALL_END_OF_TURN", "fixed"),
                                    END_OF_TURNS),
+            answer_grammar=_as_choice("OFFERCALL_ANSWER_GRAMMAR", env.get("OFFERCALL_ANSWER_GRAMMAR", "on"),
+                                      ("on", "off")) == "on",
             turn_models_dir=Path(env.get("OFFERCALL_TURN_MODELS_DIR", str(PROJECT_ROOT / "models" / "turn"))),
             silence_timeout_ms=_as_int(
                 "OFFERCALL_SILENCE_TIMEOUT_MS", env.get("OFFERCALL_SILENCE_TIMEOUT_MS", "7000")

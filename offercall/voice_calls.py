@@ -116,6 +116,7 @@ class VoiceRuntime:
             turn=turn, detect_machine=detect_machine, bot_hold_ms=self.settings.bot_hold_ms,
             bot_timeout_ms=self.settings.bot_timeout_ms,
             end_of_turn=EndOfTurnConfig() if self.settings.end_of_turn == "smart" else None,
+            answer_grammar=self.settings.answer_grammar,
         )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from voice.repair import normalise, repair
+from voice.repair import answer_grammar, constrained_answer, normalise, repair
 
 
 def test_vosk_spaces_between_chinese_words_are_removed():
@@ -69,3 +71,39 @@ def test_a_polite_refusal_misheard_is_recovered_when_unsure():
     0.62, so the expected answers of the yes/no question decide."""
     assert repair("不能 谢谢", expect="yes_no").text == "不能谢谢"
     assert repair("不能 谢谢", expect="yes_no", unsure=True).text == "不用了"
+
+
+def test_a_constrained_decode_counts_only_as_an_exact_confident_expected_phrase():
+    assert constrained_answer("是 我", [1.0, 0.97], "identity") == "是我"
+    assert constrained_answer("不 是 我", [1.0, 1.0, 1.0], "identity") == "不是我"
+    assert constrained_answer("转 人工", [1.0, 1.0], "yes_no") == "转人工"
+    assert constrained_answer("我 [unk]", [1.0, 1.0], "identity") is None  # something else was said
+    assert constrained_answer("你 说 什", [1.0, 1.0, 1.0], "identity") is None  # words, no phrase
+    assert constrained_answer("是 我", [1.0, 0.6], "identity") is None  # not sure enough
+    assert constrained_answer("转 人工", [1.0, 1.0], "identity") is None  # not expected here
+    assert constrained_answer("是 我", [1.0, 1.0], None) is None
+    assert constrained_answer("", [], "identity") is None
+
+
+def test_the_grammar_has_every_expected_phrase_spelled_by_character_and_room_for_anything_else():
+    grammar = json.loads(answer_grammar("identity"))
+    assert "是 我" in grammar and "不 是 本 人" in grammar and grammar[-1] == "[unk]"
+    assert "转 人 工" not in grammar  # the identity question does not expect a transfer
+    assert answer_grammar(None) is None and answer_grammar("free_text") is None
+
+
+def test_a_short_answer_misheard_is_replaced_by_what_the_constrained_decode_heard():
+    fixed = repair("吃 完", expect="identity", constrained="是我")
+    assert (fixed.text, fixed.rule, fixed.raw) == ("是的", "grammar", "吃 完")
+    assert repair("对趣闻", expect="identity", constrained="对是我").text == "是的"
+
+
+def test_a_clear_free_transcript_wins_over_the_constrained_decode():
+    assert repair("不是", expect="identity", constrained="是我").text == "不是"
+    # a sentence is not an answer of another length, however the constrained decode heard it
+    assert repair("我想问一下利息", expect="yes_no", constrained="是我").text == "我想问一下利息"
+
+
+def test_the_constrained_decode_never_turns_a_negation_into_its_opposite():
+    fixed = repair("不 完", expect="identity", constrained="是我")
+    assert fixed.text == "不完" and fixed.rule == "none"

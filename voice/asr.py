@@ -119,8 +119,10 @@ class RecognizerPool:
     0.45 s for 100 ms of audio, measured on the small Mandarin model); a used one is five times
     faster. Live calls therefore take a used one when there is one."""
 
-    def __init__(self, model: object) -> None:
+    def __init__(self, model: object, grammar: str | None = None) -> None:
         self.model = model
+        self.grammar = grammar
+        """A Vosk grammar (JSON list of phrases) the recognisers are constrained to, or None."""
         self._free: list[Any] = []
         self._lock = threading.Lock()
 
@@ -137,7 +139,10 @@ class RecognizerPool:
                 return self._free.pop()
         import vosk
 
-        recognizer = vosk.KaldiRecognizer(self.model, ASR_FORMAT.sample_rate)
+        if self.grammar is None:
+            recognizer = vosk.KaldiRecognizer(self.model, ASR_FORMAT.sample_rate)
+        else:
+            recognizer = vosk.KaldiRecognizer(self.model, ASR_FORMAT.sample_rate, self.grammar)
         recognizer.SetWords(True)
         return recognizer
 
@@ -152,16 +157,18 @@ class RecognizerPool:
             self._free.append(recognizer)
 
 
-_POOLS: dict[int, RecognizerPool] = {}
+_POOLS: dict[tuple[int, str | None], RecognizerPool] = {}
 _POOLS_LOCK = threading.Lock()
 
 
-def recognizer_pool(model: object) -> RecognizerPool:
-    """The pool of recognisers of ``model`` (one per loaded model, for the process's life)."""
+def recognizer_pool(model: object, grammar: str | None = None) -> RecognizerPool:
+    """The pool of recognisers of ``model`` with ``grammar`` (one per loaded model and grammar,
+    for the process's life)."""
     with _POOLS_LOCK:
-        pool = _POOLS.get(id(model))
+        key = (id(model), grammar)
+        pool = _POOLS.get(key)
         if pool is None or pool.model is not model:
-            pool = _POOLS[id(model)] = RecognizerPool(model)
+            pool = _POOLS[key] = RecognizerPool(model, grammar)
         return pool
 
 
@@ -170,9 +177,10 @@ class CallRecognizer:
     ``close()`` at the end of the call gives the Vosk recogniser back to the pool."""
 
     def __init__(
-        self, model: object, source: AudioFormat, *, executor: Executor | None = None
+        self, model: object, source: AudioFormat, *, executor: Executor | None = None,
+        grammar: str | None = None,
     ) -> None:
-        self._pool = recognizer_pool(model)
+        self._pool = recognizer_pool(model, grammar)
         self._recognizer = self._pool.acquire()
         self._last_job: Future[Any] | None = None
         self._converter = StreamConverter(source, ASR_FORMAT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voice.answer_listener import ConstrainedHearing
 from voice.asr import FinalTranscript
 from voice.turns import SpeechEnded
 
@@ -20,6 +21,8 @@ class CustomerSpoke:
     """When the speech was judged over (``time.perf_counter``), for the latency record."""
     final_wall: float
     """When the recogniser's final text was ready."""
+    constrained: ConstrainedHearing | None = None
+    """The same utterance heard against the answers the question expects, if it expects some."""
 
 
 @dataclass(frozen=True)

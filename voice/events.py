@@ -92,6 +92,8 @@ class TranscriptEntry:
     end_ms: float | None = None
     raw_text: str | None = None
     repair: str | None = None
+    grammar_text: str | None = None
+    """For repair ``grammar``: what the decode against the question's expected answers heard."""
     intent: str | None = None
     intent_confidence: float | None = None
     asr_confidence: float | None = None

@@ -9,11 +9,19 @@ Three steps, each recorded so the transcript keeps both the raw and the repaired
    errors in Mandarin are mostly same-sounding characters.
 3. Expected answers: when the recogniser or the NLU is unsure, the text is matched,
    more leniently, against the answers the current question expects.
+
+Besides the free transcript, a call can decode the same audio a second time against a grammar of
+the answers the question expects (:func:`answer_grammar`). The small Mandarin model often mishears
+a two-syllable answer (是我 as 吃完); decoding constrained to the expected phrases, with ``[unk]``
+for anything else, hears it right, and :func:`constrained_answer` accepts only an exact, confident
+match, so a sentence outside the grammar never becomes a short answer.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,7 +39,7 @@ CANONICAL_ANSWERS: dict[str, tuple[str, ...]] = {
     "不用了": ("不用", "不用了", "不需要", "不要", "不要了", "算了", "不用不用", "没兴趣",
                "不用谢谢", "不用了谢谢", "不需要谢谢", "不要了谢谢"),
     "转人工": ("转人工", "人工", "人工服务", "转人工服务", "找人工", "人工客服", "转客服",
-               "客户经理", "转客户经理"),
+               "客户经理", "转客户经理", "帮我转人工", "给我转人工", "好的转人工", "好的帮我转人工"),
     "我要申请": ("我要申请", "我想申请", "我要办", "我想办", "申请", "办理", "我要贷款"),
     "不要再打了": ("不要再打了", "别再打了", "以后别打了", "别打了", "不要再给我打电话"),
     "我在忙": ("我在忙", "在忙", "没空", "我在开车", "正忙着", "我在上班"),
@@ -52,6 +60,8 @@ DOMAIN_WORDS = (
 """Words worth correcting when heard as a same-sounding wrong character pair."""
 
 NEGATION_SYLLABLES = frozenset({"bu", "mei", "bie"})
+GRAMMAR_CONFIDENCE = 0.9
+"""Every word of a constrained decode must be this confident for it to count."""
 STRONG_SCORE = 88.0
 EXPECTED_SCORE = 70.0
 SHORT_ANSWER_MAX_CHARS = 8
@@ -64,7 +74,7 @@ class Repair:
     raw: str
     text: str
     rule: str = "none"
-    """none | homophone | canonical | expected"""
+    """none | homophone | canonical | grammar | expected"""
 
     @property
     def changed(self) -> bool:
@@ -115,17 +125,53 @@ def fix_homophones(text: str) -> str:
     return text
 
 
+def answer_phrases(kind: str | None) -> tuple[str, ...]:
+    """Every way of saying the answers a question of ``kind`` expects (empty for other kinds)."""
+    if kind not in EXPECTED_ANSWERS:
+        return ()
+    return tuple(sorted({v for canonical in EXPECTED_ANSWERS[kind] for v in CANONICAL_ANSWERS[canonical]}))
+
+
+def answer_grammar(kind: str | None) -> str | None:
+    """A Vosk grammar of the answers ``kind`` expects, one character per word (every common
+    character is in the model's vocabulary, not every word), with ``[unk]`` for anything else;
+    None when the kind expects nothing in particular."""
+    phrases = answer_phrases(kind)
+    if not phrases:
+        return None
+    return json.dumps([" ".join(phrase) for phrase in phrases] + ["[unk]"], ensure_ascii=False)
+
+
+def constrained_answer(heard: str, confidences: Sequence[float], kind: str | None) -> str | None:
+    """The expected phrase a grammar-constrained decode heard (是我): only when it heard exactly
+    one of ``kind``'s phrases (no ``[unk]``, no other words) with every word at least
+    :data:`GRAMMAR_CONFIDENCE` sure; else None."""
+    phrase = normalise(heard)
+    if not phrase or not confidences or min(confidences) < GRAMMAR_CONFIDENCE:
+        return None
+    return phrase if phrase in answer_phrases(kind) else None
+
+
+def canonical_of(phrase: str) -> str:
+    """The canonical answer ``phrase`` is a way of saying (是我 → 是的); else ``phrase``."""
+    return next((canonical for canonical, variants in CANONICAL_ANSWERS.items() if phrase in variants), phrase)
+
+
 def repair(
     raw: str,
     *,
     expect: str | None = None,
     unsure: bool = False,
+    constrained: str | None = None,
 ) -> Repair:
     """Repairs one final transcript.
 
     ``expect`` names the current question's kind (see :data:`EXPECTED_ANSWERS`);
     ``unsure`` says the recogniser's or the NLU's confidence was low, which allows
-    the more lenient match against the expected answers.
+    the more lenient match against the expected answers. ``constrained`` is the phrase a
+    decode against the question's grammar heard (:func:`constrained_answer`): its canonical
+    answer replaces a short transcript of about its length (one character more or less) that is
+    no canonical answer itself, unless one of the two is a negation and the other is not.
     """
     text = normalise(raw)
     if not text:
@@ -136,6 +182,9 @@ def repair(
         canonical, score = _best(fixed, CANONICAL_ANSWERS, tuple(CANONICAL_ANSWERS))
         if score >= STRONG_SCORE:
             return Repair(raw, canonical, "canonical" if canonical != fixed else rule)
+        if (constrained is not None and abs(len(constrained) - len(fixed)) <= 1
+                and negated(constrained) == negated(fixed)):
+            return Repair(raw, canonical_of(constrained), "grammar")
         if unsure and expect in EXPECTED_ANSWERS:
             canonical, score = _best(fixed, CANONICAL_ANSWERS, EXPECTED_ANSWERS[expect])
             if score >= EXPECTED_SCORE:

@@ -31,6 +31,7 @@ from bot.client import BotPort, BotTurn, Directive, RasaUnavailable
 from core.vocabulary import CallOutcome, EndedBy
 from voice.agent_bridge import AgentBridge, AgentLine
 from voice.amd import AmdConfig, AmdDetector, AmdVerdict
+from voice.answer_listener import AnswerListener, ConstrainedHearing
 from voice.asr import CallRecognizer, FinalTranscript, call_executor
 from voice.audio import FRAME_MS, AudioFormat, StreamConverter, rms_dbfs
 from voice.call_events import (
@@ -94,6 +95,9 @@ class SessionConfig:
     """The bot has not answered after this long: say :data:`HOLD_TEXT`."""
     bot_timeout_ms: int = 6000
     """The bot has not answered after this long: apologise and hang up (outcome ``error``)."""
+    answer_grammar: bool = True
+    """Hear answers a second time against the answers the question expects
+    (:mod:`voice.answer_listener`)."""
     end_of_turn: EndOfTurnConfig | None = None
     """End-of-turn decisions (:mod:`voice.end_of_turn`): each pause of the customer's is judged
     and ends the turn after between ``min_silence_ms`` and ``max_silence_ms``; None (the
@@ -136,6 +140,7 @@ class CallSession:
         self._asr_model = asr_model
         self._on_entry = on_entry
         self._fmt = transport.format
+        self._answers = AnswerListener(asr_model, _pcm_of(self._fmt)) if self.config.answer_grammar else None
         self._clock = MediaClock()
         ending = self.config.end_of_turn
         self._turns = TurnTaker(self.config.turn if ending is None else replace(
@@ -361,6 +366,8 @@ class CallSession:
             return
         finally:
             await asyncio.shield(recognizer.close())
+            if self._answers is not None:
+                await asyncio.shield(self._answers.close())
         await self._events.put(LineClosed("closed"))
 
     async def _hear(self, frame: bytes, recognizer: CallRecognizer, preroll: collections.deque[bytes]) -> None:
@@ -382,13 +389,19 @@ class CallSession:
         changes = self._turns.frame(at, voiced, FRAME_MS, bot_speaking=self._playback.busy)
         for change in changes:
             if isinstance(change, SpeechStarted):
+                if self._answers is not None:
+                    self._answers.start(self._expect)
                 for buffered in preroll:
                     await recognizer.accept(buffered)
+                    if self._answers is not None:
+                        await self._answers.accept(buffered)
                 self._utterance, self._partial = bytearray(b"".join(preroll)), ""
                 preroll.clear()
         if speaking_before:
             self._keep_utterance(frame)
             partial = await recognizer.accept(frame)
+            if self._answers is not None:
+                await self._answers.accept(frame)
             if partial is not None:
                 self._partial = partial.text
             if partial is not None and self._amd is not None and self._amd.verdict is None:
@@ -402,7 +415,9 @@ class CallSession:
             elif isinstance(change, SpeechEnded):
                 endpoint_wall = time.perf_counter()
                 final = await recognizer.finish()
-                await self._events.put(CustomerSpoke(final, change, endpoint_wall, time.perf_counter()))
+                constrained = await self._answers.finish() if self._answers is not None else None
+                await self._events.put(
+                    CustomerSpoke(final, change, endpoint_wall, time.perf_counter(), constrained))
             elif isinstance(change, SilenceTimedOut):
                 await self._events.put(CustomerSilent())
             elif isinstance(change, MaxDurationReached):
@@ -563,27 +578,33 @@ class CallSession:
             return None
         await self._interrupt("customer spoke over the bot")
         try:
-            fixed, intent, confidence = await self._understand(final)
+            fixed, intent, confidence = await self._understand(final, event.constrained)
         except asyncio.CancelledError:  # the bot never answered: keep what was heard anyway
             self.note("customer", final.text, speech.started_ms, raw_text=final.raw,
                       end_ms=speech.at_ms, asr_confidence=_round(final.confidence))
             raise
+        heard_as_answer = {}
+        if fixed.rule == "grammar" and event.constrained is not None:
+            heard_as_answer["grammar_text"] = event.constrained.final.raw
         entry = self.note(
             "customer", fixed.text, speech.started_ms, raw_text=final.raw, repair=fixed.rule,
             end_ms=speech.at_ms, asr_confidence=_round(final.confidence),
-            intent=intent, intent_confidence=_round(confidence),
+            intent=intent, intent_confidence=_round(confidence), **heard_as_answer,
         )
         await self.transport.notify(_transcript_event(entry))
         turn = await self.bot.send(self.call_id, fixed.text)
         self._latency = TurnLatency(entry, event.endpoint_wall, event.final_wall, time.perf_counter())
         return turn
 
-    async def _understand(self, final: FinalTranscript) -> tuple[Repair, str | None, float | None]:
+    async def _understand(
+        self, final: FinalTranscript, constrained: ConstrainedHearing | None = None,
+    ) -> tuple[Repair, str | None, float | None]:
         asr_unsure = final.confidence is not None and final.confidence < self.config.asr_unsure_below
-        fixed = repair(final.raw, expect=self._expect, unsure=asr_unsure)
+        answer = constrained.answer if constrained is not None else None
+        fixed = repair(final.raw, expect=self._expect, unsure=asr_unsure, constrained=answer)
         intent, confidence = await self.bot.parse(fixed.text)
         nlu_unsure = confidence is not None and confidence < self.config.nlu_unsure_below
-        if nlu_unsure and fixed.rule not in ("canonical", "expected"):
+        if nlu_unsure and fixed.rule not in ("canonical", "grammar", "expected"):
             second = repair(final.raw, expect=self._expect, unsure=True)
             if second.text != fixed.text:
                 fixed = second
