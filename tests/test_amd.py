@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,10 +194,11 @@ def test_customers_answering_the_phone_are_not_machines(heard):
     assert machine_cue(heard) is None
 
 
-def nlu_examples() -> list[str]:
-    """Every customer utterance in the NLU data (training and held-out), annotations removed."""
+def nlu_examples(folder: Path = PROJECT_ROOT / "nlu_data") -> list[str]:
+    """Every customer utterance in the NLU data under ``folder`` (by default training and
+    held-out), annotations removed."""
     texts = []
-    for path in sorted((PROJECT_ROOT / "nlu_data").glob("*/**/*.yml")):
+    for path in sorted(folder.glob("**/*.yml")):
         for item in (yaml.safe_load(path.read_text()) or {}).get("nlu", []):
             for line in item.get("examples", "").splitlines():
                 text = line.strip().removeprefix("- ")
@@ -205,7 +207,9 @@ def nlu_examples() -> list[str]:
 
 
 def test_no_customer_utterance_in_the_nlu_data_sounds_like_a_machine():
-    examples = nlu_examples()
+    from offercall.short_answer_eval import load_short_answers
+
+    examples = nlu_examples() + [answer.text for answer in load_short_answers()]
     assert len(examples) > 1200
     assert [(t, machine_cue(t)) for t in examples if machine_cue(t)] == []
 

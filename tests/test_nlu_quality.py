@@ -6,6 +6,15 @@ import pytest
 
 from core.settings import PROJECT_ROOT
 from offercall.nlu_eval import Example, evaluate, render_markdown, score
+from offercall.short_answer_eval import (
+    MEANS,
+    ShortAnswer,
+    ShortAnswerError,
+    evaluate_short_answers,
+    load_short_answers,
+    read,
+)
+from offercall.short_answer_eval import render_markdown as render_short_answers
 
 pytestmark = pytest.mark.model
 MINIMUM_ACCURACY = 0.90
@@ -68,3 +77,58 @@ def test_the_macro_f1_averages_the_intents_the_customers_said():
     parses = [{"intent": {"name": "affirm"}}, {"intent": {"name": "nlu_fallback"}}]
     summary = score(examples, parses)
     assert summary.macro_f1 == 2 / 3  # affirm: precision 1, recall 1/2; nlu_fallback was never said
+
+
+@pytest.fixture(scope="module")
+def short_answers(bot_stack):
+    return evaluate_short_answers(bot_stack.settings.rasa_url, bot_stack.settings.rasa_token)
+
+
+def test_the_short_answer_split_is_never_trained_on_nor_in_the_repair_tables():
+    from tests.test_amd import nlu_examples
+    from voice.repair import CANONICAL_ANSWERS
+
+    trained = set(nlu_examples(PROJECT_ROOT / "nlu_data" / "train"))
+    ruled = {variant for variants in CANONICAL_ANSWERS.values() for variant in variants}
+    answers = load_short_answers()
+    assert len(answers) >= 60 and {a.meaning for a in answers} == {"yes", "no", "later", "human", "stop", "repeat"}
+    assert [a.text for a in answers if a.text in trained or a.text in ruled] == []
+
+
+def test_short_answers_are_read_in_the_context_of_the_question(short_answers):
+    print("\n" + "\n".join(render_short_answers(short_answers)))
+    assert short_answers.call.accuracy >= 0.93
+    assert short_answers.chat.accuracy >= 0.90
+    # a yes taken for a no, a no for a yes, "call me later" for a yes, or a missed opt-out: the bot
+    # does the opposite of what the customer asked
+    for reading in (short_answers.chat, short_answers.call):
+        opposites = [(a.text, a.meaning, intent) for a, intent in reading.wrong_actions
+                     if {a.meaning, meaning_of(intent)} in ({"yes", "no"}, {"later", "yes"})
+                     or a.meaning == "stop"]
+        assert opposites == []
+
+
+def meaning_of(intent: str) -> str | None:
+    return next((meaning for meaning, intents in MEANS.items() if intent in intents), None)
+
+
+def test_a_broken_short_answer_file_is_named_with_what_is_wrong(tmp_path):
+    bad = tmp_path / "short.yml"
+    bad.write_text("identity:\n  maybe: [也许]\n", encoding="utf-8")
+    with pytest.raises(ShortAnswerError, match="identity.maybe"):
+        load_short_answers(bad)
+    bad.write_text("weather:\n  yes: [晴]\n", encoding="utf-8")
+    with pytest.raises(ShortAnswerError, match="'weather' is not a question kind"):
+        load_short_answers(bad)
+    bad.write_text("identity: [: oops\n", encoding="utf-8")
+    with pytest.raises(ShortAnswerError, match="cannot read"):
+        load_short_answers(bad)
+
+
+def test_a_yes_to_the_transfer_question_may_be_a_request_for_the_human():
+    yes = ShortAnswer("那就办吧", "yes_no", "yes")
+    reading = read([yes, ShortAnswer("好", "identity", "yes"), ShortAnswer("晚点", "yes_no", "later")],
+                   ["request_handoff", "request_handoff", "nlu_fallback"])
+    assert reading.right == 1 and reading.accuracy == pytest.approx(1 / 3)
+    assert [(a.text, i) for a, i in reading.wrong_actions] == [("好", "request_handoff")]
+    assert [(a.text, i) for a, i in reading.not_understood] == [("晚点", "nlu_fallback")]

@@ -22,6 +22,8 @@ def cmd_train(settings: Settings, _: argparse.Namespace) -> int:
 def cmd_nlu_report(settings: Settings, _: argparse.Namespace) -> int:
     from offercall.nlu_eval import REPORT_PATH, EvaluationError, evaluate, render_markdown
     from offercall.processes import ServiceError, Supervisor
+    from offercall.short_answer_eval import ShortAnswerError, evaluate_short_answers
+    from offercall.short_answer_eval import render_markdown as render_short_answers
     from offercall.training import train
 
     train(settings)
@@ -29,12 +31,14 @@ def cmd_nlu_report(settings: Settings, _: argparse.Namespace) -> int:
     try:
         supervisor.ensure(["rasa"])
         summary = evaluate(settings.rasa_url, settings.rasa_token)
-    except (EvaluationError, ServiceError) as exc:
+        short_answers = evaluate_short_answers(settings.rasa_url, settings.rasa_token)
+    except (EvaluationError, ShortAnswerError, ServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         supervisor.stop()
-    REPORT_PATH.write_text(render_markdown(summary, "offercall nlu-report"))
+    REPORT_PATH.write_text(render_markdown(summary, "offercall nlu-report")
+                           + "\n".join(render_short_answers(short_answers)) + "\n")
     print(REPORT_PATH.read_text())
     return 0
 
