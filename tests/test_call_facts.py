@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from outbound.call_facts import dial_outcome, disclosure_proof, funnel_facts
 from voice.events import CallResult, TranscriptEntry
 
@@ -41,11 +43,35 @@ def test_hanging_up_during_the_offer_is_a_drop_off_and_the_offer_was_not_heard()
     assert dial_outcome(result("hung_up", cut, ended_by="customer")) == "dropped"
 
 
-def test_a_customer_who_interrupts_the_offer_with_a_question_heard_it():
-    interrupted = [*CONFIRMED[:3], bot("offer", 14250, 20000, completed=False),
-                   customer("利息多少", 19500, "ask_interest_rate")]
+def test_an_offer_cut_off_by_a_question_was_not_heard_until_it_is_told_again_in_full():
+    cut = bot("offer", 14250, 20000, completed=False)
+    interrupted = [*CONFIRMED[:3], replace(cut, interrupted=True), customer("利息多少", 19500, "ask_interest_rate")]
     facts = funnel_facts(result("not_interested", interrupted))
-    assert facts["offer_heard"] and not facts["hung_up_mid_offer"]
+    assert not facts["offer_heard"] and facts["offer_interrupted"] and not facts["hung_up_mid_offer"]
+    told_again = [*interrupted, bot("offer", 22000, 38000)]
+    assert funnel_facts(result("not_interested", told_again))["offer_heard"]
+
+
+def test_a_disclosure_cut_off_and_told_again_before_the_offer_still_came_first():
+    cut = replace(bot("disclosure", 7500, 9000, completed=False), interrupted=True,
+                  played_text="感谢您的确认。")
+    calls = [*CONFIRMED[:2], cut, customer("你是机器人吗", 8800, "ask_is_robot"),
+             bot(None, 10500, 13000), bot("disclosure", 13250, 19750), bot("offer", 20000, 36000)]
+    proof = disclosure_proof(result("not_interested", calls))
+    assert proof["disclosure_before_offer"]
+    assert proof["disclosure"]["start_ms"] == 13250 and proof["disclosure"]["completed"]
+    assert proof["cut_off"] == [{"prompt": "disclosure", "text": "<disclosure>", "start_ms": 7500,
+                                 "end_ms": 9000, "completed": False, "played_text": "感谢您的确认。"}]
+    assert funnel_facts(result("not_interested", calls))["disclosure_played"]
+
+
+def test_an_offer_that_began_before_the_disclosure_was_heard_in_full_is_no_proof():
+    cut = bot("disclosure", 7500, 9000, completed=False)
+    early = [*CONFIRMED[:2], cut, bot("offer", 9250, 12000, completed=False),
+             bot("disclosure", 13000, 19500), bot("offer", 19750, 36000)]
+    proof = disclosure_proof(result("not_interested", early))
+    assert not proof["disclosure_before_offer"]
+    assert [c["prompt"] for c in proof["cut_off"]] == ["disclosure", "offer"]
 
 
 def test_the_proof_shows_the_disclosure_played_in_full_before_the_offer():

@@ -105,6 +105,8 @@ class TranscriptEntry:
     """For bot speech: which scripted prompt this is (opening, disclosure, offer), if tagged."""
     completed: bool = False
     """For bot speech: its last frame was played (not cut off by a barge-in or a hang-up)."""
+    played_text: str | None = None
+    """For bot speech cut off: the clauses played to their last frame before it was, as spoken."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form, without empty fields."""

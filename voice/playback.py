@@ -52,6 +52,8 @@ class _Frame:
     entry: TranscriptEntry
     audio: bytes  # wire format
     first_of_turn: bool = False
+    clause_done: str | None = None
+    """On a clause's last frame: the clause, as spoken."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ class Playback:
             current = item.generation == self._generation
             if isinstance(item, _EntryDone):
                 if current:
-                    item.entry.completed = True
+                    item.entry.completed, item.entry.played_text = True, None
             elif isinstance(item, _TurnDone):
                 if current:
                     self.busy, self._playing = False, None
@@ -166,6 +168,8 @@ class Playback:
         self.recorder.add_bot(decode(item.audio, self._fmt.encoding), self._position_ms)
         self._position_ms += FRAME_MS
         entry.end_ms = self._position_ms
+        if item.clause_done is not None:
+            entry.played_text = (entry.played_text or "") + item.clause_done
 
     async def _produce(
         self, generation: int, entries: list[TranscriptEntry], played: asyncio.Future[None]
@@ -174,12 +178,18 @@ class Playback:
         first = True
         try:
             for index, entry in enumerate(entries):
+                said = self.speaker.clause_texts(entry.text)
+                number = 0
                 async for clause in self.speaker.clauses(entry.text, self._fmt):
                     if generation != self._generation:
                         return
-                    for frame in frames(clause, self._fmt):
-                        await self._queue.put(_Frame(generation, entry, frame, first))
+                    pieces = list(frames(clause, self._fmt))
+                    for count, frame in enumerate(pieces, start=1):
+                        last = count == len(pieces) and number < len(said)
+                        await self._queue.put(_Frame(generation, entry, frame, first,
+                                                     said[number] if last else None))
                         first = False
+                    number += 1
                 await self._queue.put(_EntryDone(generation, entry))
                 if index < len(entries) - 1:
                     pause = self._fmt.silence(self.pause_between_texts_ms)

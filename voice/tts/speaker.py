@@ -57,6 +57,11 @@ class Speaker:
         audio, _ = await self._audio(speakable(text), fmt)
         return audio
 
+    @staticmethod
+    def clause_texts(text: str) -> list[str]:
+        """The clauses :meth:`clauses` speaks, as said (numbers in words), in order."""
+        return split_clauses(speakable(text))
+
     async def clauses(self, text: str, fmt: AudioFormat) -> AsyncIterator[bytes]:
         """The text's audio in ``fmt``, one clause at a time; the next clause is prepared ahead."""
         parts = split_clauses(speakable(text))
