@@ -354,3 +354,8 @@ class AlertStatus(StrEnum):
 
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
+
+
+MUST_BE_HEARD = ("disclosure", "offer")
+"""The bot's prompts a customer must hear in full: when a barge-in cuts one off, the voice
+channel tells the bot, which says it again, whole, before going on."""

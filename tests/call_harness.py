@@ -41,6 +41,8 @@ class ScriptedBot:
         self.turns = list(turns)
         self.opening = opening
         self.received: list[str] = []
+        self.metadata: list[dict[str, Any] | None] = []
+        """The metadata sent with each message in ``received``."""
 
     def texts(self) -> list[str]:
         """Everything the bot may say."""
@@ -54,6 +56,7 @@ class ScriptedBot:
     async def send(self, conversation_id: str, text: str,
                    metadata: dict[str, Any] | None = None) -> BotTurn:
         self.received.append(text)
+        self.metadata.append(metadata)
         turn = self.turns.pop(0)
         if isinstance(turn, float | int):
             await asyncio.sleep(turn)

@@ -67,7 +67,7 @@ def tracker(latest: dict, *, slots=None, history=(), active_loop=None) -> Tracke
                   "stage": "identity", "session_started_metadata": None, "requested_slot": None}
     return Tracker(
         sender_id=CONVERSATION, slots={**base_slots, **(slots or {})},
-        latest_message=latest["parse_data"] | {"text": latest["text"]},
+        latest_message=latest["parse_data"] | {"text": latest["text"], "metadata": latest["metadata"]},
         events=[*history, latest], paused=False, followup_action=None,
         active_loop=active_loop or {}, latest_action_name="action_listen",
     )
@@ -288,3 +288,55 @@ def test_the_dialers_script_variant_becomes_a_slot_before_the_opening_and_the_of
     messages, _ = run(ActionPresentOffer(), tracker(user("是我", "affirm")))
     assert messages[0]["custom"] == {"prompt": "disclosure"}
     assert messages[1]["response"] == "utter_offer_pitch"
+
+
+CUT_OFF = {"unheard": ["disclosure", "offer"]}
+OFFERED = [bot("请问是张**先生吗？"), user("是我", "affirm"), action("action_present_offer")]
+
+
+def test_a_question_that_cut_off_the_disclosure_is_answered_then_disclosure_and_offer_are_said_whole(context):
+    messages, events = run(ActionAnswerQuestion(), tracker(
+        user("你是机器人吗", "ask_is_robot", metadata=CUT_OFF), slots={"stage": "offer"}, history=OFFERED))
+    said = [rendered(m) for m in messages if rendered(m)]
+    assert len(said) == 3 and "智能" in said[0]
+    assert said[1] == texts.disclosure(context.voice, "voice") and "五万元" in said[2]
+    assert [m.get("custom", {}).get("prompt") for m in messages if rendered(m)][1] == "disclosure"
+    assert slot_sets(events)["stage"] == "offer"
+    assert directives(messages)[-1] == {"directive": "dtmf_request", "expect": "yes_no"}
+
+
+def test_an_offer_cut_off_alone_is_said_again_without_the_disclosure(context):
+    messages, _ = run(ActionAnswerQuestion(), tracker(
+        user("利息多少", "ask_interest_rate", metadata={"unheard": ["offer"]}), slots={"stage": "offer"},
+        history=OFFERED))
+    said = texts_of(messages)
+    assert "温馨提示" not in said and said.count("邮享贷") >= 1 and "12个月" in said
+
+
+def test_a_yes_over_the_cut_off_offer_is_not_taken_as_wanting_it(context):
+    messages, events = run(ActionCreateHandoff(), tracker(
+        user("好的", "affirm", metadata=CUT_OFF), slots={"stage": "offer"}, history=OFFERED))
+    assert not [d for d in directives(messages) if d["directive"] == "transfer"]
+    assert "五万元" in texts_of(messages) and slot_sets(events)["stage"] == "offer"
+    with session_scope(context.engine) as session:
+        assert store.latest_outcome(session, CONVERSATION) is None
+
+
+def test_asking_for_a_person_over_the_cut_off_offer_is_still_transferred(context):
+    messages, _ = run(ActionCreateHandoff(), tracker(
+        user("转人工", "request_handoff", metadata=CUT_OFF), slots={"stage": "offer"}, history=OFFERED))
+    assert [d["directive"] for d in directives(messages)] == ["transfer"]
+
+
+def test_words_not_understood_over_the_disclosure_get_it_said_again(context):
+    messages, _ = run(ActionHandleFallback(), tracker(
+        user("嗯那个", "nlu_fallback", metadata=CUT_OFF), slots={"stage": "offer"}, history=OFFERED))
+    said = texts_of(messages)
+    assert said.startswith(texts.NOT_UNDERSTOOD) and "温馨提示" in said and "五万元" in said
+
+
+def test_a_cut_off_reported_before_the_offer_stage_changes_nothing(context):
+    messages, _ = run(ActionAnswerQuestion(), tracker(
+        user("你是机器人吗", "ask_is_robot", metadata=CUT_OFF), slots={"stage": "identity"}))
+    assert "温馨提示" not in texts_of(messages) and "五万" not in texts_of(messages)
+

@@ -20,11 +20,13 @@ from persistence.engine import session_scope
 from tests.call_harness import Expected, ScriptedBot, hangup, run_call_test
 from voice.session import HOLD_TEXT, MAX_DURATION_TEXT, SORRY_TEXT, SessionConfig
 from voice.transports.simulated import SimulatedCustomer, voicemail_greeting
+from voice.tts import Speaker
 from voice.turns import TurnConfig
 
 DISCLOSURE = "温馨提示：本次通话由邮储银行智能语音助手进行，目的是向您介绍您的预授信贷款额度，通话内容可能会被录音。"
 PITCH = "根据您在我行的良好记录，您已获得邮享贷预授信额度五万元，年化利率百分之三点六到百分之七点二。"
-OFFER = BotTurn([DISCLOSURE, PITCH], [Directive("dtmf_request", {"expect": "yes_no"})])
+OFFER = BotTurn([DISCLOSURE, PITCH], [Directive("dtmf_request", {"expect": "yes_no"})],
+                ["disclosure", "offer"])
 GOODBYE = hangup("好的，不打扰您了，再见！", "not_interested")
 
 
@@ -50,6 +52,12 @@ async def test_talking_over_the_bot_stops_playback_and_drops_the_rest_of_its_tur
     pitch = next(e for e in run.result.transcript if e.text == PITCH)
     assert pitch.kind == "unspoken" and run.customer.cleared >= 1
     assert "不需要" in run.bot.received[-1]
+    # the bot learns what was cut off, and the transcript keeps exactly what was played of it
+    assert run.bot.metadata[-1] == {"unheard": ["disclosure", "offer"]}
+    assert run.bot.metadata[0] is None  # nothing was cut off before the customer's first answer
+    clauses = Speaker.clause_texts(DISCLOSURE)
+    played = interrupted[0].played_text or ""
+    assert played in ["".join(clauses[:k]) for k in range(len(clauses))], (played, clauses)
 
 
 async def test_a_backchannel_does_not_stop_the_bot(runtime, tmp_path):

@@ -119,3 +119,33 @@ async def test_a_customers_offer_and_answers_are_synthesised_while_the_call_ring
     await voice_runtime.warm_for_customer(bot_stack.engine, "C0003", MULAW_8K)
     assert await voice_runtime.speaker.warm(prompts, MULAW_8K) == 0  # every clause now cached
     assert await voice_runtime.warm_for_customer(bot_stack.engine, "C9999", MULAW_8K) == 0
+
+
+async def test_a_question_over_the_disclosure_is_answered_and_the_disclosure_said_again_before_the_offer(
+        call, bot_stack):
+    from outbound.call_facts import disclosure_proof, funnel_facts
+    from voice.tts import Speaker
+
+    run = await call("C0006", "是我", "[barge 2.5] 你是机器人吗", "不用了")
+    transcript = run.result.transcript
+    prompts = [(e.prompt, e.completed) for e in transcript
+               if e.speaker == "bot" and e.prompt and e.kind == "speech"]  # not the turn's unplayed rest
+    assert prompts[:2] == [("opening", True), ("disclosure", False)], lines(run)
+    # the barge-in cut the disclosure and everything after it in that turn; the answer to the
+    # question comes first, then the whole disclosure, and only then the offer
+    assert prompts[2:] == [("disclosure", True), ("offer", True)], lines(run)
+    question = next(e for e in customer_lines(run) if e.intent == "ask_is_robot")
+    answer = next(e for e in transcript if e.speaker == "bot" and e.start_ms > question.start_ms)
+    assert "智能" in answer.text and answer.prompt is None, lines(run)
+    proof = disclosure_proof(run.result)
+    assert proof["disclosure_before_offer"] and proof["disclosure"]["completed"]
+    cut = proof["cut_off"]
+    assert [c["prompt"] for c in cut] == ["disclosure"] and not cut[0]["completed"]
+    assert "温馨提示" in proof["disclosure"]["text"]
+    # exactly what was played: whole clauses of the disclosure as spoken, nothing after the cut
+    spoken = "".join(Speaker.clause_texts(cut[0]["text"]))
+    played = cut[0]["played_text"]
+    assert played and spoken.startswith(played) and len(played) < len(spoken), (played, spoken)
+    facts = funnel_facts(run.result)
+    assert facts["disclosure_played"] and facts["offer_heard"]
+    assert run.result.outcome == "not_interested", lines(run)

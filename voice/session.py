@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.client import BotPort, BotTurn, Directive, RasaUnavailable
-from core.vocabulary import CallOutcome, EndedBy
+from core.vocabulary import MUST_BE_HEARD, CallOutcome, EndedBy
 from voice.agent_bridge import AgentBridge, AgentLine
 from voice.amd import AmdConfig, AmdDetector, AmdVerdict
 from voice.answer_listener import AnswerListener, ConstrainedHearing
@@ -156,6 +156,11 @@ class CallSession:
         """A model's inference runs on the call threads, not on the event loop."""
         self._events: asyncio.Queue[CustomerEvent] = asyncio.Queue()
         self._expect: str | None = None
+        self._turn_entries: list[TranscriptEntry] = []
+        """What the bot's latest turn says, prompt by prompt."""
+        self._unheard: list[str] = []
+        """Prompts (disclosure, offer) of a turn a barge-in cut off: the bot is told with the
+        customer's next words, so it says them again before going on."""
         self._latency: TurnLatency | None = None
         self._directives: list[dict[str, Any]] = []
         self._amd = AmdDetector(self.config.amd) if self.config.detect_machine else None
@@ -294,6 +299,7 @@ class CallSession:
         self._turns.bot_started()
         if not entries:
             self._latency = None
+        self._turn_entries = entries
         return self._playback.say(entries)
 
     async def wait_played(self, played: asyncio.Future[None]) -> None:
@@ -322,6 +328,7 @@ class CallSession:
     async def _interrupt(self, why: str) -> None:
         """Barge-in: stop the bot's turn now, drop what was queued, and note it."""
         if await self._playback.interrupt():
+            self._unheard = unheard_prompts(self._turn_entries)
             self.note("event", why, kind="barge_in")
             log.info("voice.call.barge_in", extra={"call_id": self.call_id})
 
@@ -592,7 +599,8 @@ class CallSession:
             intent=intent, intent_confidence=_round(confidence), **heard_as_answer,
         )
         await self.transport.notify(_transcript_event(entry))
-        turn = await self.bot.send(self.call_id, fixed.text)
+        unheard, self._unheard = self._unheard, []
+        turn = await self.bot.send(self.call_id, fixed.text, {"unheard": unheard} if unheard else None)
         self._latency = TurnLatency(entry, event.endpoint_wall, event.final_wall, time.perf_counter())
         return turn
 
@@ -667,3 +675,8 @@ def _transcript_event(entry: TranscriptEntry) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def unheard_prompts(entries: list[TranscriptEntry]) -> list[str]:
+    """The prompts of a turn that did not play to their last frame (cut off, or never reached)."""
+    return [e.prompt for e in entries if e.prompt in MUST_BE_HEARD and not e.completed]

@@ -20,7 +20,7 @@ from bot.actions import history, texts
 from bot.actions.context import get_context
 from core.clock import utcnow
 from core.masking import mask_text
-from core.vocabulary import ConversationOutcome
+from core.vocabulary import MUST_BE_HEARD, ConversationOutcome
 from persistence import handoffs, store
 from zhnorm import parse_amount, parse_callback_time, say_amount, say_time
 
@@ -58,6 +58,16 @@ def _intent_name(tracker: Tracker) -> str | None:
 
 def _conversation_id(tracker: Tracker) -> str:
     return tracker.sender_id
+
+
+def _unheard(tracker: Tracker) -> set[str]:
+    """The prompts of the bot's last turn that the customer's barge-in cut off, as the voice
+    channel reports them with the customer's words (metadata ``unheard``)."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    unheard = metadata.get("unheard") if isinstance(metadata, dict) else None
+    if not isinstance(unheard, list) or tracker.get_slot("stage") != "offer":
+        return set()
+    return {prompt for prompt in unheard if prompt in MUST_BE_HEARD}
 
 
 async def _lookup(tracker: Tracker) -> store.CustomerOffer | None:
@@ -171,21 +181,30 @@ class ActionPresentOffer(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        context = get_context()
-        offer = texts.Offer.of(await _lookup(tracker))
+        return await _present_offer(dispatcher, tracker)
+
+
+async def _present_offer(
+    dispatcher: CollectingDispatcher, tracker: Tracker, *, disclosure: bool = True
+) -> list[EventType]:
+    """The disclosure (unless it was heard in full already), then the offer and its question.
+    Said again, whole, when a barge-in cut either off: what must be heard is never skipped."""
+    context = get_context()
+    offer = texts.Offer.of(await _lookup(tracker))
+    if disclosure:
         dispatcher.utter_message(
             text=texts.disclosure(context.voice, tracker.get_slot("channel")),
             json_message={"prompt": "disclosure"},
         )
-        if offer is None:
-            dispatcher.utter_message(
-                text="抱歉，暂时没有查到您的额度信息。" + texts.HUMAN_QUESTION
-            )
-            _give_turn(dispatcher, tracker, "human_offered")
-            return [SlotSet("stage", "human_offered")]
-        dispatcher.utter_message(response="utter_offer_pitch", **texts.pitch_fields(context.voice, offer))
-        _give_turn(dispatcher, tracker, "offer")
-        return [SlotSet("stage", "offer")]
+    if offer is None:
+        dispatcher.utter_message(
+            text="抱歉，暂时没有查到您的额度信息。" + texts.HUMAN_QUESTION
+        )
+        _give_turn(dispatcher, tracker, "human_offered")
+        return [SlotSet("stage", "human_offered")]
+    dispatcher.utter_message(response="utter_offer_pitch", **texts.pitch_fields(context.voice, offer))
+    _give_turn(dispatcher, tracker, "offer")
+    return [SlotSet("stage", "offer")]
 
 
 class ActionAnswerQuestion(Action):
@@ -217,6 +236,9 @@ class ActionAnswerQuestion(Action):
                 events.append(SlotSet("amount", float(wanted)))
                 reply = _requested_amount_reply(wanted, offer.amount_yuan) + reply
         dispatcher.utter_message(text=reply)
+        unheard = _unheard(tracker)
+        if unheard:  # the question cut off the disclosure or the offer: say it again, whole
+            return events + await _present_offer(dispatcher, tracker, disclosure="disclosure" in unheard)
         if tracker.active_loop.get("name") is None:
             dispatcher.utter_message(text=texts.follow_up(tracker.get_slot("stage"), name))
         _give_turn(dispatcher, tracker)
@@ -238,6 +260,10 @@ class ActionCreateHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        unheard = _unheard(tracker)
+        if unheard and _intent_name(tracker) == "affirm":
+            # a yes over the disclosure or the offer answers no question the customer heard
+            return await _present_offer(dispatcher, tracker, disclosure="disclosure" in unheard)
         context = get_context()
         reason = _handoff_reason(_intent_name(tracker), tracker.get_slot("stage"))
         found = await _lookup(tracker)
@@ -504,6 +530,10 @@ class ActionHandleFallback(Action):
         misses = history.consecutive_fallbacks(tracker.events)
         stage = tracker.get_slot("stage")
         name = tracker.get_slot("addressee") or texts.ANYONE
+        unheard = _unheard(tracker)
+        if unheard:  # not understood over the disclosure or the offer: say it again, whole
+            dispatcher.utter_message(text=texts.NOT_UNDERSTOOD)
+            return await _present_offer(dispatcher, tracker, disclosure="disclosure" in unheard)
         if misses <= 1:
             dispatcher.utter_message(text=texts.NOT_UNDERSTOOD + texts.follow_up(stage, name))
             _give_turn(dispatcher, tracker)
