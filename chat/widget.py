@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME = 8 * 1024
 UNAVAILABLE = "抱歉，系统暂时繁忙，请稍后再试。"
+REPLY_STORE_TRIES = (0.25, 0.5, 1.0, 2.0)
+"""Pauses (s) between tries to log the bot's answer while the database is away (a restart or a
+fail-over takes seconds): the customer's turn was logged and answered, so the answer is kept,
+and the feed shows it on whichever socket the customer has by then."""
 
 
 def conversation_state(ticket: tickets.Ticket | None) -> str:
@@ -174,7 +178,7 @@ class _WidgetSocket:
             turn = await self.app[CHAT].bot.start(conversation_id, customer_id, "chat")
         except RasaUnavailable as exc:
             raise WidgetError(503, UNAVAILABLE) from exc
-        await self._store_bot_turn(conversation_id, turn)
+        await self._store_bot_turn_durably(conversation_id, turn)
         return conversation_id
 
     async def message(self, frame: dict[str, Any]) -> None:
@@ -213,7 +217,7 @@ class _WidgetSocket:
                 log.error("widget.rasa.unavailable", extra={"conversation_id": conversation_id})
                 metrics.count_failure("widget", exc)
                 turn = BotTurn([UNAVAILABLE], [])
-            reply = await self._store_bot_turn(conversation_id, turn)
+            reply = await self._store_bot_turn_durably(conversation_id, turn)
             self._time_reply(reply, received)
 
     def _time_reply(self, reply: int | None, received: float) -> None:
@@ -238,6 +242,16 @@ class _WidgetSocket:
                 tickets.abandon(session, ticket.id, "the customer left the chat", now)
 
         await self.service.run(work)
+
+    async def _store_bot_turn_durably(self, conversation_id: str, turn: BotTurn) -> int | None:
+        """:meth:`_store_bot_turn`, tried again while the database is away (then it raises)."""
+        for pause in REPLY_STORE_TRIES:
+            try:
+                return await self._store_bot_turn(conversation_id, turn)
+            except DATABASE_AWAY:
+                log.warning("widget.reply.store_retry", extra={"conversation_id": conversation_id})
+                await asyncio.sleep(pause)
+        return await self._store_bot_turn(conversation_id, turn)
 
     async def _store_bot_turn(self, conversation_id: str, turn: BotTurn) -> int | None:
         """Logs the bot's turn; returns the id of its first message (None: it said nothing)."""
