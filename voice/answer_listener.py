@@ -27,7 +27,7 @@ class ConstrainedHearing:
 
     @property
     def answer(self) -> str | None:
-        """The canonical answer heard, when the decode is an exact, confident expected phrase."""
+        """The expected phrase heard (是我), when the decode is exactly one, every word confident."""
         return constrained_answer(self.final.raw, [w.confidence for w in self.final.words], self.kind)
 
 

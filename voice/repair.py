@@ -125,6 +125,7 @@ def fix_homophones(text: str) -> str:
     return text
 
 
+@lru_cache(maxsize=None)
 def answer_phrases(kind: str | None) -> tuple[str, ...]:
     """Every way of saying the answers a question of ``kind`` expects (empty for other kinds)."""
     if kind not in EXPECTED_ANSWERS:
@@ -132,6 +133,7 @@ def answer_phrases(kind: str | None) -> tuple[str, ...]:
     return tuple(sorted({v for canonical in EXPECTED_ANSWERS[kind] for v in CANONICAL_ANSWERS[canonical]}))
 
 
+@lru_cache(maxsize=None)
 def answer_grammar(kind: str | None) -> str | None:
     """A Vosk grammar of the answers ``kind`` expects, one character per word (every common
     character is in the model's vocabulary, not every word), with ``[unk]`` for anything else;
