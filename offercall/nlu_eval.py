@@ -94,12 +94,17 @@ async def parse_all(rasa_url: str, token: str, texts: list[str], at_once: int = 
             raise EvaluationError(f"no answer from the Rasa server at {rasa_url}: {exc!r}") from exc
 
 
+def intent_names(parses: list[dict[str, Any]]) -> list[str]:
+    """The top intent of each Rasa parse (``None`` when there is none, as a label)."""
+    return [(parse.get("intent") or {}).get("name") or "None" for parse in parses]
+
+
 def score(examples: list[Example], parses: list[dict[str, Any]]) -> NluSummary:
     """The held-out examples against what the model made of them (pure)."""
     from sklearn.metrics import precision_recall_fscore_support
 
     gold = [example.intent for example in examples]
-    predicted = [(parse.get("intent") or {}).get("name") or "None" for parse in parses]
+    predicted = intent_names(parses)
     labels = sorted(set(gold) | set(predicted))
     precision, recall, f1, support = precision_recall_fscore_support(
         gold, predicted, labels=labels, zero_division=0)

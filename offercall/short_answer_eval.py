@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -116,11 +115,6 @@ def read(answers: Sequence[ShortAnswer], intents: Sequence[str]) -> Reading:
     return Reading(right, len(answers), wrong, unclear)
 
 
-def intent_names(parses: Sequence[dict[str, Any]]) -> list[str]:
-    """The top intent of each Rasa parse."""
-    return [(parse.get("intent") or {}).get("name") or "None" for parse in parses]
-
-
 def render_markdown(summary: ShortAnswerSummary) -> list[str]:
     """The report's section on short answers."""
     lines = [
@@ -147,7 +141,7 @@ def evaluate_short_answers(rasa_url: str, token: str, path: Path = SHORT_ANSWERS
     """The split parsed by the Rasa server at ``rasa_url``, as the chat and as a call read it."""
     import asyncio
 
-    from offercall.nlu_eval import parse_all
+    from offercall.nlu_eval import intent_names, parse_all
 
     answers = load_short_answers(path)
     texts = [answer.text for answer in answers] + [on_a_call(answer) for answer in answers]
