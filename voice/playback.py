@@ -178,18 +178,14 @@ class Playback:
         first = True
         try:
             for index, entry in enumerate(entries):
-                said = self.speaker.clause_texts(entry.text)
-                number = 0
-                async for clause in self.speaker.clauses(entry.text, self._fmt):
+                async for said, clause in self.speaker.spoken_clauses(entry.text, self._fmt):
                     if generation != self._generation:
                         return
                     pieces = list(frames(clause, self._fmt))
                     for count, frame in enumerate(pieces, start=1):
-                        last = count == len(pieces) and number < len(said)
                         await self._queue.put(_Frame(generation, entry, frame, first,
-                                                     said[number] if last else None))
+                                                     said if count == len(pieces) else None))
                         first = False
-                    number += 1
                 await self._queue.put(_EntryDone(generation, entry))
                 if index < len(entries) - 1:
                     pause = self._fmt.silence(self.pause_between_texts_ms)

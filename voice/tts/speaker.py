@@ -64,14 +64,19 @@ class Speaker:
 
     async def clauses(self, text: str, fmt: AudioFormat) -> AsyncIterator[bytes]:
         """The text's audio in ``fmt``, one clause at a time; the next clause is prepared ahead."""
-        parts = split_clauses(speakable(text))
+        async for _, audio in self.spoken_clauses(text, fmt):
+            yield audio
+
+    async def spoken_clauses(self, text: str, fmt: AudioFormat) -> AsyncIterator[tuple[str, bytes]]:
+        """Each clause as said and its audio in ``fmt``; the next clause is prepared ahead."""
+        parts = self.clause_texts(text)
         upcoming = self._start(parts[0], fmt) if parts else None
-        for index in range(len(parts)):
+        for index, part in enumerate(parts):
             assert upcoming is not None
             audio, _ = await asyncio.shield(upcoming)
             if index + 1 < len(parts):
                 upcoming = self._start(parts[index + 1], fmt)
-            yield audio
+            yield part, audio
 
     async def warm(self, texts: Iterable[str], fmt: AudioFormat) -> int:
         """Puts every clause of ``texts`` in the cache; returns how many had to be synthesised."""
