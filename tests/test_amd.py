@@ -4,17 +4,14 @@ the simulated customer's voicemail."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.settings import PROJECT_ROOT
+from core.nlu_examples import nlu_examples
 from voice.amd import (
     MACHINE_CUES,
     AmdConfig,
@@ -194,22 +191,10 @@ def test_customers_answering_the_phone_are_not_machines(heard):
     assert machine_cue(heard) is None
 
 
-def nlu_examples(folder: Path = PROJECT_ROOT / "nlu_data") -> list[str]:
-    """Every customer utterance in the NLU data under ``folder`` (by default training and
-    held-out), annotations removed."""
-    texts = []
-    for path in sorted(folder.glob("**/*.yml")):
-        for item in (yaml.safe_load(path.read_text()) or {}).get("nlu", []):
-            for line in item.get("examples", "").splitlines():
-                text = line.strip().removeprefix("- ")
-                texts.append(re.sub(r"\[([^\]]*)\](\([^)]*\)|\{[^}]*\})", r"\1", text))
-    return [t for t in texts if t]
-
-
 def test_no_customer_utterance_in_the_nlu_data_sounds_like_a_machine():
     from offercall.short_answer_eval import load_short_answers
 
-    examples = nlu_examples() + [answer.text for answer in load_short_answers()]
+    examples = [example.text for example in nlu_examples()] + [answer.text for answer in load_short_answers()]
     assert len(examples) > 1200
     assert [(t, machine_cue(t)) for t in examples if machine_cue(t)] == []
 

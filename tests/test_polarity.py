@@ -3,13 +3,10 @@ is asked again rather than acted on."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-import yaml
 
 from bot.polarity import negative, polarity_conflict
-from core.settings import PROJECT_ROOT
+from core.nlu_examples import nlu_examples
 
 
 @pytest.mark.parametrize("said", ["不是", "不用了", "没兴趣", "别打了", "甭了", "冇", "唔使", "否", "免了",
@@ -36,11 +33,6 @@ def test_only_short_yes_and_no_answers_are_checked():
 
 
 def test_no_training_or_held_out_example_conflicts_with_its_own_intent():
-    conflicts = []
-    for path in sorted((PROJECT_ROOT / "nlu_data").glob("*/**/*.yml")):
-        for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu", []):
-            for line in item.get("examples", "").splitlines():
-                text = re.sub(r"\[([^\]]*)\](\([^)]*\)|\{[^}]*\})", r"\1", line.strip().removeprefix("- "))
-                if polarity_conflict(text, item.get("intent")):
-                    conflicts.append((item["intent"], text))
+    conflicts = [(example.intent, example.text) for example in nlu_examples()
+                 if polarity_conflict(example.text, example.intent)]
     assert conflicts == []
