@@ -178,9 +178,15 @@ def smart_turn_detector(config: TurnConfig) -> Detector:
 
 
 def smart_turn_words_detector(config: TurnConfig) -> Detector:
-    """(b') as (b), with the partial transcript (Vosk, as the call streams it) and the short
-    answers a yes/no question expects as evidence too."""
+    """(b') as (b), with the partial transcript (Vosk, as the call streams it) as evidence too:
+    the short answers a yes/no question expects, and whether it reads finished
+    (voice.words_turn)."""
     return SmartTurnDetector(config, words=True)
+
+
+def words_detector(config: TurnConfig) -> Detector:
+    """(c) Silero VAD + the partial transcript's evidence alone (no Smart Turn)."""
+    return SmartTurnDetector(config, words=True, smart=False)
 
 
 class SmartTurnDetector:
@@ -197,18 +203,20 @@ class SmartTurnDetector:
     ``yes_no`` question expects; without, the benchmark has no question in context and no
     recogniser in the loop. NLU confidence is never given (the call does not give it either)."""
 
-    def __init__(self, config: TurnConfig, words: bool = False) -> None:
+    def __init__(self, config: TurnConfig, words: bool = False, smart: bool = True) -> None:
         from voice.end_of_turn import EndOfTurnConfig, expected_answers
         from voice.smart_turn import SmartTurn
         from voice.vad import SileroVad
+        from voice.words_turn import words_turn
 
-        self.name = "silero + smart turn" + (" + words" if words else "")
+        self.name = "silero" + (" + smart turn" if smart else "") + (" + words" if words else "")
         self.config = config
         self.end_config = EndOfTurnConfig()
         self.words = words
         self._expected = expected_answers("yes_no") if words else frozenset()
         self._vad = SileroVad.load()
-        self._model = SmartTurn.load()
+        self._model = SmartTurn.load() if smart else None
+        self._words_turn = words_turn() if words else None
         self._vosk_model = None
         if words:
             from voice.asr import default_model_path, load_model
@@ -227,7 +235,8 @@ class SmartTurnDetector:
         self._preroll: collections.deque[bytes] = collections.deque(maxlen=max(1, self.config.preroll_ms // FRAME_MS))
         self._utterance = bytearray()
         self._partial = ""
-        self._pause_judged = False
+        self._judged_text: str | None = None
+        self._probability: float | None = None
         if self.words:
             import vosk
 
@@ -268,7 +277,7 @@ class SmartTurnDetector:
         from voice.end_of_turn import TurnEvidence, silence_needed
 
         started = time.process_time()
-        voiced = self._voicing.voiced(frame)
+        voiced = self.last_voiced = self._voicing.voiced(frame)
         self._vad_s += time.process_time() - started
         speaking_before = self._turns.speaking
         if not speaking_before:
@@ -290,14 +299,16 @@ class SmartTurnDetector:
                 self._accept(frame)
         detector = self._turns.detector
         if voiced or not detector.speaking:
-            self._pause_judged = False
-        elif not self._pause_judged and detector.silence_ms >= self.end_config.min_silence_ms:
-            self._pause_judged = True
+            self._judged_text, self._probability = None, None
+        elif detector.silence_ms >= self.end_config.min_silence_ms and self._judged_text != self._partial:
             started = time.process_time()
-            probability = self._model.predict(bytes(self._utterance), RATE).probability
+            if self._model is not None and self._judged_text is None:
+                self._probability = self._model.predict(bytes(self._utterance), RATE).probability
+                self.probabilities.append(self._probability)
+            finished = self._words_turn.complete(self._partial) if self._words_turn is not None else None
             self._turn_s += time.process_time() - started
-            self.probabilities.append(probability)
-            evidence = TurnEvidence(self._partial, self._expected, probability)
+            self._judged_text = self._partial
+            evidence = TurnEvidence(self._partial, self._expected, self._probability, words_finished=finished)
             needed, _ = silence_needed(evidence, self.end_config)
             detector.end_after(needed)
         if self.words and any(isinstance(c, SpeechEnded) for c in changes):
@@ -313,7 +324,7 @@ class SmartTurnDetector:
 
 DETECTORS: dict[str, Callable[[TurnConfig], Detector]] = {
     "energy": energy_detector, "silero": silero_detector, "smart-turn": smart_turn_detector,
-    "smart-turn-words": smart_turn_words_detector,
+    "smart-turn-words": smart_turn_words_detector, "words": words_detector,
 }
 
 

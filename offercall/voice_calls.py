@@ -34,6 +34,7 @@ from voice.transports.base import Transport
 from voice.tts import PhraseCache, Speaker, make_engine
 from voice.turns import TurnConfig
 from voice.vad import SileroVad
+from voice.words_turn import WordsTurn, words_turn
 
 
 class VoiceRuntime:
@@ -74,6 +75,12 @@ class VoiceRuntime:
         return SmartTurn.load(self.smart_turn_model_path) if self.settings.end_of_turn == "smart" else None
 
     @cached_property
+    def words_turn(self) -> WordsTurn | None:
+        """The model of whether a partial transcript reads finished, with
+        ``OFFERCALL_END_OF_TURN=words`` or ``smart``; else None."""
+        return words_turn() if self.settings.end_of_turn in ("words", "smart") else None
+
+    @cached_property
     def asr_model(self) -> object:
         """The shared Vosk model (loaded on first use)."""
         return load_model(self.settings.vosk_model_path)
@@ -87,7 +94,7 @@ class VoiceRuntime:
     async def load(self) -> None:
         """Loads the models off the event loop, so the first call does not wait for them."""
         await asyncio.to_thread(
-            lambda: (self.asr_model, self.speaker.engine.load(), self.vad, self.smart_turn))
+            lambda: (self.asr_model, self.speaker.engine.load(), self.vad, self.smart_turn, self.words_turn))
 
     async def warm(self, fmt: AudioFormat) -> int:
         """Synthesises the fixed prompts into the phrase cache before dialling; returns how many
@@ -115,7 +122,7 @@ class VoiceRuntime:
         return SessionConfig(
             turn=turn, detect_machine=detect_machine, bot_hold_ms=self.settings.bot_hold_ms,
             bot_timeout_ms=self.settings.bot_timeout_ms,
-            end_of_turn=EndOfTurnConfig() if self.settings.end_of_turn == "smart" else None,
+            end_of_turn=None if self.settings.end_of_turn == "fixed" else EndOfTurnConfig(),
             answer_grammar=self.settings.answer_grammar,
         )
 
@@ -208,6 +215,7 @@ async def run_call(
         start_metadata=start_metadata,
         vad=runtime.vad,
         smart_turn=runtime.smart_turn,
+        words_turn=runtime.words_turn,
     )
     started_at = utcnow()
     warming = asyncio.create_task(

@@ -118,7 +118,7 @@ async def run_call_test(
         speaker=runtime.speaker, asr_model=runtime.asr_model,
         recorder=CallRecorder(call_id, directory, simulated.format.sample_rate),
         config=config or SessionConfig(turn=turn or TurnConfig(silence_timeout_ms=4000)),
-        line=line, vad=runtime.vad, smart_turn=runtime.smart_turn,
+        line=line, vad=runtime.vad, smart_turn=runtime.smart_turn, words_turn=runtime.words_turn,
     )
     result = await asyncio.wait_for(session.run(), timeout=120)
     run = CallRun(result, simulated, bot)

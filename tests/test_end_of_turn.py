@@ -18,12 +18,13 @@ from voice.end_of_turn import (
     silence_needed,
 )
 
-CONFIG = EndOfTurnConfig()  # 200 / 400 / 600 / 1200 ms; Smart Turn 0.3 / 0.7; NLU 0.8
+CONFIG = EndOfTurnConfig(min_silence_ms=200, max_silence_ms=1200)  # 200 / 400 / 600 / 1200 ms; Smart Turn 0.3 / 0.7; NLU 0.8
 YES_NO = frozenset({"是的", "对", "是", "不是", "不用了", "不方便", "好的", "不需要"})
 
 
-def evidence(text="", smart_turn=None, nlu=None, expected=YES_NO) -> TurnEvidence:
-    return TurnEvidence(text=text, expected=expected, smart_turn=smart_turn, nlu_confidence=nlu)
+def evidence(text="", smart_turn=None, nlu=None, expected=YES_NO, words=None) -> TurnEvidence:
+    return TurnEvidence(text=text, expected=expected, smart_turn=smart_turn, nlu_confidence=nlu,
+                        words_finished=words)
 
 
 @pytest.mark.parametrize(("case", "needed", "reason"), [
@@ -35,7 +36,7 @@ def evidence(text="", smart_turn=None, nlu=None, expected=YES_NO) -> TurnEvidenc
     (evidence("是的", smart_turn=0.1), 200, Reason.EXPECTED_ANSWER),
     (evidence("是的", smart_turn=0.1, nlu=0.2), 200, Reason.EXPECTED_ANSWER),
     # … but not when it is the start of more, or not expected by this question
-    (evidence("是的，不过"), 600, Reason.UNFINISHED_WORDS),
+    (evidence("是的，不过"), 1200, Reason.UNFINISHED_WORDS),
     (evidence("是的", expected=frozenset()), 600, Reason.UNSURE),
     (evidence("不用了谢谢"), 600, Reason.UNSURE),
     # Smart Turn
@@ -52,11 +53,19 @@ def evidence(text="", smart_turn=None, nlu=None, expected=YES_NO) -> TurnEvidenc
     (evidence("利息多少", nlu=0.8), 400, Reason.UNDERSTOOD),
     (evidence("利息多少", nlu=0.79), 600, Reason.UNSURE),
     (evidence("利息多少", smart_turn=0.5, nlu=0.9), 400, Reason.UNDERSTOOD),
-    # words announcing more hold a turn back from a quick end, never past the default
-    (evidence("我想问一下然后", smart_turn=0.9, nlu=0.9), 600, Reason.UNFINISHED_WORDS),
-    (evidence("不用了，但是", nlu=0.95), 600, Reason.UNFINISHED_WORDS),
-    (evidence("那个"), 600, Reason.UNFINISHED_WORDS),
-    (evidence("我想问一下然后", smart_turn=0.2), 1200, Reason.UNFINISHED),
+    # words announcing more wait for the maximum, whatever else is said
+    (evidence("我想问一下然后", smart_turn=0.9, nlu=0.9), 1200, Reason.UNFINISHED_WORDS),
+    (evidence("不用了，但是", nlu=0.95, words=0.9), 1200, Reason.UNFINISHED_WORDS),
+    (evidence("那个"), 1200, Reason.UNFINISHED_WORDS),
+    (evidence("我想问一下然后", smart_turn=0.2), 1200, Reason.UNFINISHED_WORDS),
+    # the transcript reads finished (voice.words_turn) or not
+    (evidence("利率高吗", words=0.6), 200, Reason.WORDS_FINISHED),
+    (evidence("利率高吗", words=0.59), 1200, Reason.UNFINISHED_WORDS),
+    (evidence("利率高吗", words=0.9, smart_turn=0.9), 200, Reason.WORDS_FINISHED),
+    (evidence("利率高吗", words=0.9, smart_turn=0.3), 400, Reason.WORDS_FINISHED_SOUND_UNFINISHED),
+    (evidence("你们这利息比", words=0.1, smart_turn=0.9, nlu=0.9), 1200, Reason.UNFINISHED_WORDS),
+    (evidence("", smart_turn=0.9), 400, Reason.COMPLETE),  # no words yet: the sound decides
+    (evidence("是的", words=0.1), 200, Reason.EXPECTED_ANSWER),
     # nothing known: today's fixed endpoint
     (evidence(), 600, Reason.UNSURE),
     (evidence("", expected=frozenset()), 600, Reason.UNSURE),
@@ -97,6 +106,8 @@ def test_words_announcing_more():
     {"min_silence_ms": -1},
     {"unfinished_probability": 0.7},
     {"complete_probability": 1.1},
+    {"finished_words": 1.5},
+    {"finished_words": -0.1},
 ])
 def test_the_configuration_must_be_ordered(bad):
     with pytest.raises(ValueError):
@@ -105,7 +116,7 @@ def test_the_configuration_must_be_ordered(bad):
 
 texts = st.sampled_from(["", "是的", "不用了", "是的，不过", "我想问一下然后", "利息多少", "嗯", "好的吧"])
 probabilities = st.none() | st.floats(0.0, 1.0)
-evidences = st.builds(evidence, texts, probabilities, probabilities)
+evidences = st.builds(evidence, texts, probabilities, probabilities, st.just(YES_NO), probabilities)
 
 
 @given(evidences, st.floats(0, 5000))
@@ -131,6 +142,8 @@ def test_more_confidence_never_means_a_longer_wait(text, nlu, p, q):
             <= silence_needed(evidence(text, low, nlu), CONFIG)[0])
     assert (silence_needed(evidence(text, nlu, high), CONFIG)[0]
             <= silence_needed(evidence(text, nlu, low), CONFIG)[0])
+    assert (silence_needed(evidence(text, nlu, nlu, words=high), CONFIG)[0]
+            <= silence_needed(evidence(text, nlu, nlu, words=low), CONFIG)[0])
 
 
 def test_the_expected_answers_are_how_customers_say_what_the_question_expects():

@@ -188,12 +188,16 @@ def test_a_missing_model_is_a_clear_error_at_start_up(tmp_path):
     settings = Settings.from_environ({"OFFERCALL_VAD": "silero", "OFFERCALL_TURN_MODELS_DIR": str(tmp_path)})
     with pytest.raises(VadModelError, match="OFFERCALL_VAD=silero"):
         VoiceRuntime(settings)
-    settings = Settings.from_environ({"OFFERCALL_END_OF_TURN": "smart", "OFFERCALL_TURN_MODELS_DIR": str(tmp_path)})
+    with pytest.raises(VadModelError, match="OFFERCALL_VAD=silero"):
+        VoiceRuntime(Settings.from_environ({"OFFERCALL_TURN_MODELS_DIR": str(tmp_path)}))  # the default
+    settings = Settings.from_environ({"OFFERCALL_VAD": "energy", "OFFERCALL_END_OF_TURN": "smart",
+                                      "OFFERCALL_TURN_MODELS_DIR": str(tmp_path)})
     with pytest.raises(VadModelError, match="OFFERCALL_END_OF_TURN=smart"):
         VoiceRuntime(settings)
-    defaults = VoiceRuntime(Settings.from_environ({"OFFERCALL_TURN_MODELS_DIR": str(tmp_path)}))
-    assert defaults.vad is None and defaults.smart_turn is None
-    assert defaults.session_config().end_of_turn is None
+    fallback = VoiceRuntime(Settings.from_environ({
+        "OFFERCALL_VAD": "energy", "OFFERCALL_END_OF_TURN": "fixed", "OFFERCALL_TURN_MODELS_DIR": str(tmp_path)}))
+    assert fallback.vad is None and fallback.smart_turn is None and fallback.words_turn is None
+    assert fallback.session_config().end_of_turn is None
     with pytest.raises(SettingsError, match="OFFERCALL_END_OF_TURN"):
         Settings.from_environ({"OFFERCALL_END_OF_TURN": "always"})
 
@@ -237,3 +241,24 @@ async def test_a_short_expected_answer_ends_the_turn_sooner_with_end_of_turn_dec
     # 是的 answers the opening's identity question: 200 ms of silence end the turn (the bot
     # answered 240 ms after it when measured), where the fixed endpoint waits 600 (640 measured)
     assert reply.start_ms - answer.end_ms <= 400, run.transcript()
+
+
+async def test_a_question_that_reads_finished_ends_the_turn_sooner(runtime, tmp_path):
+    run = await run_call_test(
+        runtime, tmp_path, ["利率高吗"], Expected(outcome="not_interested"),
+        bot=ScriptedBot(hangup("利率是年化百分之四，再见！", "not_interested")),
+        config=SessionConfig(turn=TurnConfig(silence_timeout_ms=4000), end_of_turn=EndOfTurnConfig()))
+    question = next(e for e in run.result.transcript if e.speaker == "customer")
+    reply = next(e for e in run.result.transcript if e.speaker == "bot" and e.start_ms > question.start_ms)
+    assert runtime.words_turn is not None and "吗" in run.bot.received[0], run.transcript()
+    # no question is pending, so no expected answer helps: the transcript reads finished
+    # (voice.words_turn), which ends the turn after 200 ms of silence (400 if Smart Turn hears
+    # it unfinished), where the fixed endpoint waits 600
+    assert reply.start_ms - question.end_ms <= 500, run.transcript()
+
+
+def test_the_default_turn_taking_is_silero_and_the_words_with_no_smart_turn_model(tmp_path):
+    (tmp_path / "silero_vad.onnx").write_bytes(DEFAULT_MODEL.read_bytes())
+    runtime = VoiceRuntime(Settings.from_environ({"OFFERCALL_TURN_MODELS_DIR": str(tmp_path)}))
+    assert runtime.vad is not None and runtime.smart_turn is None and runtime.words_turn is not None
+    assert runtime.session_config().end_of_turn == EndOfTurnConfig()

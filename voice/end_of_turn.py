@@ -8,6 +8,8 @@ The evidence, any of which may be missing:
 - the **partial transcript** against the **expected short answers** to the current question
   (是的, 对, 不用了, 不方便 …): a complete short answer needs no long wait;
 - the transcript ending on a word that announces more (然后, 但是, 就是, 那个 …);
+- whether the partial transcript **reads finished** (:mod:`voice.words_turn`, a text model
+  learned from the NLU data: 已经 reads unfinished, 已经办好了 finished);
 - the **NLU confidence** on the partial transcript.
 
 The evidence sets how much silence ends the turn (:func:`silence_needed`), always within a
@@ -16,15 +18,19 @@ bot waiting past ``max_silence_ms``. Smart Turn is a hint, not a verdict: on pho
 its probability moves by ±0.3 for a 10 ms shift of the same clip, so only its confident ends
 (``complete_probability``, ``unfinished_probability``) change the wait.
 
-On a call (``OFFERCALL_END_OF_TURN=smart``; off by default) the session judges each pause
-once, ``min_silence_ms`` into it, with Smart Turn on the utterance's audio, the recogniser's
-partial transcript and the answers the bot's question expects (no NLU: that would ask Rasa
-during the pause), and the pause then ends the turn after :func:`silence_needed`; otherwise
-``TurnConfig.endpoint_silence_ms`` does.
+On a call (``OFFERCALL_END_OF_TURN=words``, the default, or ``smart``) the session judges each
+pause ``min_silence_ms`` into it, and again whenever the recogniser's partial transcript
+changes in it: the answers the bot's question expects, whether the transcript reads finished
+(:mod:`voice.words_turn`), with ``smart`` Smart Turn on the utterance's audio (once per pause);
+no NLU (that would ask Rasa during the pause). The pause then ends the turn after
+:func:`silence_needed`; with ``fixed``, ``TurnConfig.endpoint_silence_ms`` does.
+``benchmarks/bench_turn_tradeoff.py`` chose the defaults from the trade-off between answering
+fast and cutting customers off.
 
 Public interface (also used by ``benchmarks/bench_turn_taking.py``): :class:`TurnEvidence`
-(``text``, ``expected``, ``smart_turn``, ``nlu_confidence``), :class:`EndOfTurnConfig`
-(200 / 400 / 600 / 1200 ms; Smart Turn 0.3 / 0.7; NLU 0.8), ``end_of_turn(silence_ms,
+(``text``, ``expected``, ``smart_turn``, ``nlu_confidence``, ``words_finished``),
+:class:`EndOfTurnConfig` (150 / 400 / 600 / 1400 ms; Smart Turn 0.3 / 0.7; NLU 0.8; words 0.6),
+``end_of_turn(silence_ms,
 evidence, config)`` -> :class:`Verdict` (``ended``, ``needed_ms``, ``reason``),
 ``silence_needed(evidence, config)`` -> ``(ms, Reason)``, and ``expected_answers(expect)``.
 """
@@ -57,8 +63,12 @@ class Reason(str, Enum):
     """Smart Turn is unsure (or was not run) and the NLU is confident."""
     UNSURE = "unsure"
     """Nothing says either way: the default wait."""
+    WORDS_FINISHED = "words_finished"
+    """The transcript reads as a finished turn, and Smart Turn does not say unfinished."""
+    WORDS_FINISHED_SOUND_UNFINISHED = "words_finished_sound_unfinished"
+    """The transcript reads finished but Smart Turn says unfinished."""
     UNFINISHED_WORDS = "unfinished_words"
-    """The transcript ends on a word announcing more (然后, 但是 …)."""
+    """The transcript ends on a word announcing more (然后, 但是 …) or reads unfinished."""
     UNFINISHED = "unfinished"
     """Smart Turn says unfinished: wait the longest."""
 
@@ -67,10 +77,12 @@ class Reason(str, Enum):
 class EndOfTurnConfig:
     """How much silence ends a turn, by what is known about it."""
 
-    min_silence_ms: int = 200
-    """No turn ends sooner, whatever the evidence."""
-    max_silence_ms: int = 1200
-    """Every turn has ended by then, whatever the evidence."""
+    min_silence_ms: int = 150
+    """No turn ends sooner, whatever the evidence (a short answer the question expects, words
+    that read finished end the turn then)."""
+    max_silence_ms: int = 1400
+    """Every turn has ended by then, whatever the evidence (words that read unfinished wait
+    this long: pauses inside a sentence run to 1.2 s, and the VAD hears speech resume late)."""
     quick_silence_ms: int = 400
     """A turn that looks complete (Smart Turn, or a confident NLU)."""
     default_silence_ms: int = 600
@@ -81,12 +93,18 @@ class EndOfTurnConfig:
     """Smart Turn at or below this: unfinished."""
     confident_nlu: float = 0.8
     """NLU confidence at or above this: the partial transcript is understood."""
+    finished_words: float = 0.6
+    """The words model (:mod:`voice.words_turn`) at or above this: the transcript reads finished;
+    below: unfinished (``benchmarks/bench_turn_tradeoff.py`` chose one threshold over a band
+    of doubt waiting the default: the same latency, half the premature ends)."""
 
     def __post_init__(self) -> None:
         if not (0 <= self.min_silence_ms <= self.quick_silence_ms <= self.default_silence_ms
                 <= self.max_silence_ms):
             raise ValueError("need min_silence_ms <= quick_silence_ms <= default_silence_ms "
                              f"<= max_silence_ms, got {self}")
+        if not 0.0 <= self.finished_words <= 1.0:
+            raise ValueError(f"need 0 <= finished_words <= 1, got {self}")
         if not 0.0 <= self.unfinished_probability < self.complete_probability <= 1.0:
             raise ValueError("need 0 <= unfinished_probability < complete_probability <= 1, "
                              f"got {self}")
@@ -104,6 +122,8 @@ class TurnEvidence:
     """Smart Turn's probability that the turn is complete (None: not run)."""
     nlu_confidence: float | None = None
     """The NLU's confidence in the partial transcript's intent (None: not asked)."""
+    words_finished: float | None = None
+    """The words model's probability that the transcript is a finished turn (None: not asked)."""
 
 
 @dataclass(frozen=True)
@@ -142,11 +162,19 @@ def silence_needed(evidence: TurnEvidence, config: EndOfTurnConfig) -> tuple[int
     if is_expected_answer(evidence.text, evidence.expected):
         return config.min_silence_ms, Reason.EXPECTED_ANSWER
     probability = evidence.smart_turn
+    sounds_unfinished = probability is not None and probability <= config.unfinished_probability
     understood = evidence.nlu_confidence is not None and evidence.nlu_confidence >= config.confident_nlu
-    if probability is not None and probability <= config.unfinished_probability:
-        return config.max_silence_ms, Reason.UNFINISHED
     if ends_unfinished(evidence.text):
-        return config.default_silence_ms, Reason.UNFINISHED_WORDS
+        return config.max_silence_ms, Reason.UNFINISHED_WORDS
+    words = evidence.words_finished
+    if words is not None:  # the words model has read the transcript: it decides
+        if words < config.finished_words:
+            return config.max_silence_ms, Reason.UNFINISHED_WORDS
+        if sounds_unfinished:
+            return config.quick_silence_ms, Reason.WORDS_FINISHED_SOUND_UNFINISHED
+        return config.min_silence_ms, Reason.WORDS_FINISHED
+    if sounds_unfinished:
+        return config.max_silence_ms, Reason.UNFINISHED
     if probability is not None and probability >= config.complete_probability:
         if understood:
             return config.min_silence_ms, Reason.COMPLETE_AND_UNDERSTOOD

@@ -64,6 +64,7 @@ from voice.turns import (
     interrupts_bot,
 )
 from voice.vad import SileroVad, voicing_for
+from voice.words_turn import WordsTurn
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +124,12 @@ class CallSession:
         start_metadata: dict[str, Any] | None = None,
         vad: SileroVad | None = None,
         smart_turn: SmartTurn | None = None,
+        words_turn: WordsTurn | None = None,
     ) -> None:
         """``vad``: the process's Silero VAD model, which then decides which frames are voiced;
         None: the energy threshold (``TurnConfig.speech_threshold_db``) does. ``smart_turn``:
-        the process's Smart Turn model, heard when ``config.end_of_turn`` is set."""
+        the process's Smart Turn model, heard when ``config.end_of_turn`` is set; ``words_turn``:
+        the model of whether the partial transcript reads finished, asked then too."""
         self.call_id = call_id
         self.customer_id = customer_id
         self.transport = transport
@@ -146,11 +149,15 @@ class CallSession:
         self._turns = TurnTaker(self.config.turn if ending is None else replace(
             self.config.turn, endpoint_silence_ms=ending.max_silence_ms))
         self._smart_turn = smart_turn
+        self._words_turn = words_turn
         self._utterance = bytearray()
         """The customer's audio since the utterance began (its last 8 s), for Smart Turn."""
         self._partial = ""
         """What the recogniser has heard of the utterance so far."""
-        self._pause_judged = False
+        self._judged_text: str | None = None
+        """The partial transcript this pause was last judged on (None: not judged yet)."""
+        self._pause_sound: float | None = None
+        """Smart Turn's probability for this pause (heard once per pause)."""
         self._voicing = voicing_for(vad, self._fmt.sample_rate, self.config.turn.speech_threshold_db)
         self._voicing_on_threads = vad is not None
         """A model's inference runs on the call threads, not on the event loop."""
@@ -440,26 +447,30 @@ class CallSession:
 
     async def _judge_pause(self, voiced: bool, ending: EndOfTurnConfig) -> None:
         """End-of-turn decisions: once a pause of the customer's reaches ``min_silence_ms``, how
-        much silence ends it (Smart Turn on the call threads, the partial transcript, the
-        answers the bot's question expects)."""
+        much silence ends it (Smart Turn on the call threads, once per pause; the partial
+        transcript: the answers the bot's question expects, whether it reads finished). The
+        pause is judged again whenever the recogniser's partial transcript changes in it (the
+        last word often arrives a batch or two into the silence)."""
         detector = self._turns.detector
         if voiced or not detector.speaking:
-            self._pause_judged = False
+            self._judged_text = self._pause_sound = None
             return
-        if self._pause_judged or detector.silence_ms < ending.min_silence_ms:
+        if detector.silence_ms < ending.min_silence_ms or self._judged_text == self._partial:
             return
-        self._pause_judged = True
-        probability = inference_ms = None
-        if self._smart_turn is not None:
+        inference_ms = None
+        if self._smart_turn is not None and self._judged_text is None:
             heard = await asyncio.get_running_loop().run_in_executor(
                 call_executor(), self._smart_turn.predict, bytes(self._utterance), self._fmt.sample_rate)
-            probability, inference_ms = heard.probability, heard.inference_ms
-        evidence = TurnEvidence(self._partial, expected_answers(self._expect), probability)
+            self._pause_sound, inference_ms = heard.probability, heard.inference_ms
+        self._judged_text = self._partial
+        finished = self._words_turn.complete(self._partial) if self._words_turn is not None else None
+        evidence = TurnEvidence(self._partial, expected_answers(self._expect), self._pause_sound,
+                                words_finished=finished)
         needed, reason = silence_needed(evidence, ending)
         detector.end_after(needed)
         log.debug("voice.turn.pause_judged", extra={
             "call_id": self.call_id, "needed_ms": needed, "reason": reason.value,
-            "smart_turn": probability, "inference_ms": inference_ms})
+            "smart_turn": self._pause_sound, "words_finished": finished, "inference_ms": inference_ms})
 
     # ------------------------------------------------------------- converse
     async def _converse(self) -> CallEnd:
