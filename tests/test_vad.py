@@ -230,31 +230,25 @@ async def test_a_call_takes_its_turns_with_silero(runtime, tmp_path):
     assert len(said) == 2 and all(e.end_ms is not None and e.end_ms > e.start_ms for e in said)
 
 
-async def test_a_short_expected_answer_ends_the_turn_sooner_with_end_of_turn_decisions(runtime, tmp_path):
+@pytest.mark.parametrize(("said", "heard", "within_ms"), [
+    # 是的 answers the opening's identity question: 150 ms of silence end the turn (the bot
+    # answered 240 ms after it when measured with 200), where the fixed endpoint waits 600
+    # (640 measured)
+    ("是的", "是", 400),
+    # no question is pending for 利率高吗, so no expected answer helps: the transcript reads
+    # finished (voice.words_turn), which ends the turn after 150 ms of silence (400 if Smart
+    # Turn hears it unfinished); the fixed endpoint: 640 ms measured
+    ("利率高吗", "吗", 500),
+])
+async def test_a_finished_answer_or_question_ends_the_turn_sooner(runtime, tmp_path, said, heard, within_ms):
     run = await run_call_test(
-        runtime, tmp_path, ["是的"], Expected(outcome="not_interested"),
+        runtime, tmp_path, [said], Expected(outcome="not_interested"),
         bot=ScriptedBot(hangup("好的，不打扰您了，再见！", "not_interested")),
         config=SessionConfig(turn=TurnConfig(silence_timeout_ms=4000), end_of_turn=EndOfTurnConfig()))
-    answer = next(e for e in run.result.transcript if e.speaker == "customer")
-    reply = next(e for e in run.result.transcript if e.speaker == "bot" and e.start_ms > answer.start_ms)
-    assert "是" in run.bot.received[0], run.transcript()
-    # 是的 answers the opening's identity question: 200 ms of silence end the turn (the bot
-    # answered 240 ms after it when measured), where the fixed endpoint waits 600 (640 measured)
-    assert reply.start_ms - answer.end_ms <= 400, run.transcript()
-
-
-async def test_a_question_that_reads_finished_ends_the_turn_sooner(runtime, tmp_path):
-    run = await run_call_test(
-        runtime, tmp_path, ["利率高吗"], Expected(outcome="not_interested"),
-        bot=ScriptedBot(hangup("利率是年化百分之四，再见！", "not_interested")),
-        config=SessionConfig(turn=TurnConfig(silence_timeout_ms=4000), end_of_turn=EndOfTurnConfig()))
-    question = next(e for e in run.result.transcript if e.speaker == "customer")
-    reply = next(e for e in run.result.transcript if e.speaker == "bot" and e.start_ms > question.start_ms)
-    assert runtime.words_turn is not None and "吗" in run.bot.received[0], run.transcript()
-    # no question is pending, so no expected answer helps: the transcript reads finished
-    # (voice.words_turn), which ends the turn after 200 ms of silence (400 if Smart Turn hears
-    # it unfinished), where the fixed endpoint waits 600
-    assert reply.start_ms - question.end_ms <= 500, run.transcript()
+    turn = next(e for e in run.result.transcript if e.speaker == "customer")
+    reply = next(e for e in run.result.transcript if e.speaker == "bot" and e.start_ms > turn.start_ms)
+    assert runtime.words_turn is not None and heard in run.bot.received[0], run.transcript()
+    assert reply.start_ms - turn.end_ms <= within_ms, run.transcript()
 
 
 def test_the_default_turn_taking_is_silero_and_the_words_with_no_smart_turn_model(tmp_path):
