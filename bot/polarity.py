@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from pypinyin import Style, lazy_pinyin
+from zhnorm.sounds import NEGATION_SYLLABLES, syllables
 
 SHORT_ANSWER_MAX_CHARS = 4
 """Longer utterances carry enough context for the classifier; the check is for short answers."""
@@ -19,30 +19,24 @@ NO_INTENTS = frozenset({"deny", "not_interested"})
 """Not ``wrong_person``: 他换号了 and 他是我爸 say "not me" without a negation."""
 NEGATIONS = ("不", "没", "别", "甭", "否", "冇", "唔", "莫", "非", "错", "免", "算", "无")
 """Words that make an answer negative (Mandarin, south-western and Cantonese forms)."""
-NEGATION_SOUNDS = frozenset({"bu", "mei", "bie"})
-"""A recogniser hears 不 as 补 or 部: any character that sounds like 不, 没 or 别 counts."""
 POSITIVE_IDIOMS = ("没问题", "没得问题", "没毛病", "没错", "不错", "错不了", "没事", "无所谓")
 """Negations that say yes (or at least not no)."""
 _NOT_WORDS = re.compile(r"[\s\W_]+")
 
 
-def _syllables(text: str) -> list[str]:
-    return [lazy_pinyin(char, style=Style.NORMAL, errors="ignore")[0] if char.strip() else "" for char in text]
-
-
 def negative(text: str) -> bool:
     """True when ``text`` says no: it has a negation, or a character that sounds like one,
     outside the idioms that say yes (matched by sound too: 没问提 is 没问题 misheard)."""
-    sounds = _syllables(text)
+    sounds = syllables(text)
     said_yes = [False] * len(text)
     for idiom in POSITIVE_IDIOMS:
-        pattern = _syllables(idiom)
+        pattern = syllables(idiom)
         for start in range(len(text) - len(pattern) + 1):
             if sounds[start : start + len(pattern)] == pattern:
                 said_yes[start : start + len(pattern)] = [True] * len(pattern)
     rest = "".join(char for char, idiom in zip(text, said_yes) if not idiom)
     rest_sounds = {sound for sound, idiom in zip(sounds, said_yes) if not idiom}
-    return any(word in rest for word in NEGATIONS) or not NEGATION_SOUNDS.isdisjoint(rest_sounds)
+    return any(word in rest for word in NEGATIONS) or not NEGATION_SYLLABLES.isdisjoint(rest_sounds)
 
 
 def polarity_conflict(text: str, intent: str | None) -> bool:

@@ -38,7 +38,8 @@ def latest_model(models_dir: Path) -> Path | None:
 
 def training_inputs() -> list[Path]:
     """Every file the trained model depends on: config, domain, stories, rules, NLU, dictionary."""
-    files = [BOT_DIR / "config.yml", BOT_DIR / "domain.yml", BOT_DIR / "polarity.py", BOT_DIR / "polarity_guard.py"]
+    files = [BOT_DIR / "config.yml", BOT_DIR / "domain.yml", BOT_DIR / "polarity.py", BOT_DIR / "polarity_guard.py",
+             PROJECT_ROOT / "zhnorm" / "sounds.py"]  # the polarity guard hears negations with it
     for folder in [*TRAIN_DATA, BOT_DIR / "jieba_dict"]:
         files += sorted(path for path in folder.rglob("*") if path.is_file())
     return files

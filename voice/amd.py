@@ -54,7 +54,7 @@ from typing import Literal
 import numpy as np
 from rapidfuzz import fuzz
 
-from voice.repair import sound
+from zhnorm.sounds import sound
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz import fuzz
+
+from zhnorm.sounds import NEGATION_SYLLABLES, sound
 
 _CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _SPACES = re.compile(r"\s+")
@@ -59,7 +60,6 @@ DOMAIN_WORDS = (
 )
 """Words worth correcting when heard as a same-sounding wrong character pair."""
 
-NEGATION_SYLLABLES = frozenset({"bu", "mei", "bie"})
 GRAMMAR_CONFIDENCE = 0.9
 """Every word of a constrained decode must be this confident for it to count."""
 STRONG_SCORE = 88.0
@@ -85,12 +85,6 @@ class Repair:
 def normalise(raw: str) -> str:
     """Removes the spaces Vosk puts between Chinese words and trims the rest."""
     return _SPACES.sub(" ", _CJK_SPACE.sub("", raw)).strip()
-
-
-@lru_cache(maxsize=4096)
-def sound(text: str) -> str:
-    """Toneless pinyin of ``text``, syllables separated by spaces (punctuation dropped)."""
-    return " ".join(s for s in lazy_pinyin(text, style=Style.NORMAL, errors="ignore") if s.strip())
 
 
 def negated(text: str) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
-from voice.repair import sound
+from zhnorm.sounds import sound
 
 BACKCHANNELS = frozenset(
     {"嗯", "恩", "嗯嗯", "嗯哼", "哦", "噢", "喔", "啊", "呃", "额", "哎", "诶", "欸", "对",
