@@ -60,6 +60,16 @@ async def test_talking_over_the_bot_stops_playback_and_drops_the_rest_of_its_tur
     assert played in ["".join(clauses[:k]) for k in range(len(clauses))], (played, clauses)
 
 
+async def test_a_key_pressed_over_the_offer_stops_it_and_tells_the_bot_what_was_not_heard(runtime, tmp_path):
+    run = await call(runtime, tmp_path, ["是我", "[barge 2] [press 1]"],
+                     Expected(outcome="not_interested", events=("barge_in",)),
+                     bot=ScriptedBot(OFFER, GOODBYE))
+    interrupted = [e for e in run.result.transcript if e.speaker == "bot" and e.interrupted]
+    assert [e.text for e in interrupted] == [DISCLOSURE], run.transcript()
+    assert run.bot.received[-1] == "/affirm"
+    assert run.bot.metadata[-1] == {"dtmf": "1", "unheard": ["disclosure", "offer"]}
+
+
 async def test_a_backchannel_does_not_stop_the_bot(runtime, tmp_path):
     run = await call(runtime, tmp_path, ["是我", "[barge 3] 对对", "不用了，谢谢"],
                      Expected(outcome="not_interested", no_events=("barge_in",)),

@@ -31,11 +31,11 @@ from voice.tts import Speaker, TtsEngine
 def test_every_kind_of_turn_is_read():
     script = parse_script([
         "# a comment", "", "是的，我是", "turn2.wav", "[silence 2.5]", "[press 1]", "[press #]",
-        "[barge 1.5] 不需要", "[hangup]",
+        "[barge 1.5] 不需要", "[barge 2] [press 1]", "[hangup]",
     ])
     assert script == [
         SayText("是的，我是"), SayWav(Path("turn2.wav")), Silence(2500.0), Press("1"), Press("#"),
-        SayText("不需要", barge_in_ms=1500.0), HangUp(),
+        SayText("不需要", barge_in_ms=1500.0), Press("1", barge_in_ms=2000.0), HangUp(),
     ]
 
 

@@ -577,7 +577,9 @@ class CallSession:
                 self._turns.still_waiting(self._clock.now_ms, self._playback.busy)
                 return None
             await self._interrupt("key press")
-            return await self.bot.send(self.call_id, message, {"dtmf": event.digit})
+            unheard, self._unheard = self._unheard, []  # a key over the offer is no yes to it unheard
+            return await self.bot.send(self.call_id, message,
+                                       {"dtmf": event.digit, **({"unheard": unheard} if unheard else {})})
         if isinstance(event, CustomerSilent):
             self.note("event", "silence timeout", kind="silence")
             return await self.bot.send(self.call_id, SILENCE_MESSAGE)

@@ -93,9 +93,10 @@ class Silence:
 
 @dataclass(frozen=True)
 class Press:
-    """Press a key (DTMF)."""
+    """Press a key (DTMF); with ``barge_in_ms``, that long into the bot's speech."""
 
     digit: str
+    barge_in_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ ScriptTurn = SayText | SayWav | Silence | Press | HangUp | Greet
 Turn = Say | Silence | Press | HangUp | Greet
 
 _DIRECTIVE = re.compile(r"^\[(\w+)(?:\s+([\d.]+|[\w*#]))?\]\s*(.*)$")
+_PRESS = re.compile(r"^\[press\s+([0-9*#])\]$")
 
 
 def parse_script(lines: Iterable[str]) -> list[ScriptTurn]:
@@ -121,7 +123,8 @@ def parse_script(lines: Iterable[str]) -> list[ScriptTurn]:
 
     ``我是`` speaks text; ``turn.wav`` plays a file; ``[silence 8]`` stays silent 8 s;
     ``[press 1]`` presses a key; ``[hangup]`` hangs up; ``[barge 1.5] 不需要`` says
-    the text 1.5 s into the bot's next turn; ``[greet] 喂，你好`` (text or a WAV file), only
+    the text 1.5 s into the bot's next turn (``[barge 1.5] [press 1]`` presses the key then);
+    ``[greet] 喂，你好`` (text or a WAV file), only
     as the first turn, is said on answering, before the bot speaks (with
     ``answer="voicemail"`` it is the machine's prompt). Blank lines and ``#`` comments are
     skipped.
@@ -145,6 +148,8 @@ def parse_script(lines: Iterable[str]) -> list[ScriptTurn]:
                 turns.append(Press(arg))
             elif word == "hangup":
                 turns.append(HangUp())
+            elif word == "barge" and (key := _PRESS.match(rest)):
+                turns.append(Press(key.group(1), float(arg or 1) * 1000))
             elif word == "barge" and rest:
                 turns.append(_speech(rest, float(arg or 1) * 1000))
             elif word == "greet" and rest and not arg:
@@ -330,7 +335,7 @@ class SimulatedCustomer(Transport):
                 await self._idle(GREETING_DELAY_MS)
                 await self._say(self.greeting.audio)
             for turn in self.turns:
-                if isinstance(turn, Say) and turn.barge_in_ms is not None:
+                if isinstance(turn, (Say, Press)) and turn.barge_in_ms is not None:
                     await self._wait_for_bot_to_start()
                     await self._idle(turn.barge_in_ms)
                 else:
