@@ -211,6 +211,10 @@ def scatter_svg(outcomes: list[Outcome], y: str, title: str, goal_y: float) -> s
                    f'fill="{colour}"><title>{html.escape(o.setting.name)}: median {o.median_ms:.0f} ms, '
                    f'p95 {o.p95_ms:.0f} ms, premature {o.premature:.0%}, cut whole {o.cut_whole:.0%}'
                    '</title></circle>')
+        if o.setting.config == EndOfTurnConfig():
+            out.append(f'<circle cx="{px(o.premature):.1f}" cy="{py(getattr(o, y)):.1f}" r="9" fill="none" '
+                       f'stroke="#c00" stroke-width="2"/><text x="{px(o.premature) + 12:.1f}" '
+                       f'y="{py(getattr(o, y)) + 4:.1f}" font-size="11" fill="#c00">the default</text>')
     out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#111"/>'
                f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#111"/></svg>')
     return "".join(out)
