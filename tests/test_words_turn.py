@@ -54,8 +54,8 @@ def test_beginnings_read_unfinished(model, text):
 
 
 def test_held_out_sentences_read_finished_and_their_beginnings_do_not(model):
-    """Never trained on: the held-out split (nlu_data/test). Measured when written: 79 % of the
-    sentences read finished, 11 % of their beginnings (those not sentences themselves)."""
+    """Never trained on: the held-out split (nlu_data/test). Measured when written: 85 % of the
+    326 sentences read finished, 12 % of their 1,044 beginnings (those not sentences themselves)."""
     trained = {words_only(e.text) for e in nlu_examples(NLU_DATA / "train")}
     held_out = [e.text for e in nlu_examples(NLU_DATA / "test")]
     beginnings = [p for text in held_out for p in word_prefixes(text) if p not in trained]
