@@ -102,7 +102,7 @@ def test_words_announcing_more():
 
 @pytest.mark.parametrize("bad", [
     {"min_silence_ms": 500, "quick_silence_ms": 400},
-    {"default_silence_ms": 1300},
+    {"default_silence_ms": 1500},
     {"min_silence_ms": -1},
     {"unfinished_probability": 0.7},
     {"complete_probability": 1.1},
