@@ -95,7 +95,8 @@ async def test_a_demo_campaign_runs_end_to_end_and_its_funnel_matches_the_calls(
     attempts = attempts_of(engine, "e2e")
     by_customer = {a.customer_id: [x for x in attempts if x.customer_id == a.customer_id] for a in attempts}
     assert set(by_customer) == set(ids)
-    assert [a.outcome for a in by_customer["E04"]] == ["no_answer", "transferred"]
+    assert [a.outcome for a in by_customer["E04"]] == ["no_answer", "transferred"], what_was_said(
+        engine, by_customer["E04"])
     assert [a.outcome for a in by_customer["E07"]] == ["busy", "busy"]  # attempts used up
     outcome = {c: rows[-1].outcome for c, rows in by_customer.items()}
     expected = {"E01": "transferred", "E02": "not_interested", "E03": "voicemail",
