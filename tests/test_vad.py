@@ -127,7 +127,7 @@ async def test_speech_after_seconds_of_digital_silence_is_heard_whole(runtime, v
     after = voiced_frames(SileroVoicing(vad, 8000), greeting + zeros + answer + bytes(8000))
     tail = after[-(len(answer) // 320 + 25):]
     assert alone >= 12 and sum(tail) >= alone - 3, (alone, sum(tail))
-    monkeypatch.setattr("voice.vad.QUIET_RESET_WINDOWS", 10**9)  # as before the reset
+    monkeypatch.setattr("voice.vad.SILENT_RESET_WINDOWS", 10**9)  # as before the reset
     carried = voiced_frames(SileroVoicing(vad, 8000), greeting + zeros + answer + bytes(8000))
     # measured when written: 18 frames alone, 18 after the silence, 8 without the reset
     assert sum(carried[-(len(answer) // 320 + 25):]) < alone - 3, "the reset is what makes the difference"

@@ -138,13 +138,17 @@ class EnergyVoicing:
         return rms_dbfs(frame) > self.threshold_db
 
 
-QUIET_RESET_WINDOWS = 32
-"""After this many windows in a row below the offset (about 1 s), the model's state is reset,
-and again after each such second: after seconds of digital silence (a simulated line, a trunk
-that suppresses silence) the carried state made the model slow to hear speech start again:
-是我 was voiced for 140 of its 500 ms on a test call, and heard as 完. A fresh state hears it
-whole. Resetting only in silence never splits speech; Pipecat resets its Silero state every
-5 s for the same kind of reason."""
+SILENT_RESET_WINDOWS = 32
+"""After this many windows in a row of digital silence (about 1 s below
+:data:`DIGITAL_SILENCE_DBFS`), the model's state is reset, and again after each such second:
+after seconds of exact zeros (a simulated line, a trunk that suppresses silence) the carried
+state made the model slow to hear speech start again: 是我 was voiced for 140 of its 500 ms on
+a test call, and heard as 完. A fresh state hears it whole. Only digital silence resets it:
+a fresh state in line noise at 5 dB SNR missed a fifth of the sentences (bench_turn_taking.py),
+and resetting in silence never splits speech. Pipecat resets its Silero state every 5 s."""
+DIGITAL_SILENCE_DBFS = -70.0
+"""A window quieter than this is digital silence, not a line's noise floor."""
+_SILENT_POWER = 10 ** (DIGITAL_SILENCE_DBFS / 10)
 
 
 class SileroVoicing:
@@ -153,7 +157,7 @@ class SileroVoicing:
 
     A frame's answer is that of the last complete 32 ms window (at most one window behind);
     until the first window it is unvoiced. The model's state is reset after each second of
-    quiet (:data:`QUIET_RESET_WINDOWS`)."""
+    digital silence (:data:`SILENT_RESET_WINDOWS`)."""
 
     def __init__(self, vad: SileroVad, sample_rate: int = SAMPLE_RATE, *,
                  onset: float = 0.5, offset: float = 0.35) -> None:
@@ -165,7 +169,7 @@ class SileroVoicing:
             StreamResampler(sample_rate, SAMPLE_RATE) if sample_rate != SAMPLE_RATE else None)
         self._pending = np.zeros(0, dtype=np.float32)
         self._voiced = False
-        self._quiet_windows = 0
+        self._silent_windows = 0
         self.probability = 0.0
         """The last window's speech probability."""
         self.windows = 0
@@ -187,10 +191,11 @@ class SileroVoicing:
                 self._voiced = True
             elif self.probability < self.offset:
                 self._voiced = False
-            self._quiet_windows = 0 if self.probability >= self.offset else self._quiet_windows + 1
-            if self._quiet_windows >= QUIET_RESET_WINDOWS:
+            silent = float(np.mean(window * window)) < _SILENT_POWER
+            self._silent_windows = self._silent_windows + 1 if silent else 0
+            if self._silent_windows >= SILENT_RESET_WINDOWS:
                 self._stream.reset()
-                self._quiet_windows = 0
+                self._silent_windows = 0
         return self._voiced
 
 
