@@ -1,7 +1,7 @@
 """Does the transcript so far read as a finished turn? A small text model of end of turn,
 learned from the NLU data: every training example, whole, is a finished turn; every prefix of
 one cut at a word boundary (jieba) is unfinished, unless it is an example itself (不需要 of
-不需要，谢谢 is finished). 已经 and 我想问一下 read unfinished; 已经办好了 and 利率高吗 finished.
+不需要，谢谢 is finished). 已经 and 你们这利息比 read unfinished; 利率高吗 and 没啥兴趣 finished.
 
 Why a model of its own rather than the NLU's confidence on the partial transcript: the NLU
 says *which* intent, not whether the sentence is over (已经 is confidently "already has a
