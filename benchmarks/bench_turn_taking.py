@@ -61,6 +61,7 @@ from benchmarks import turn_audio
 from benchmarks.turn_audio import RATE, Clip, TurnAudio
 from core.settings import PROJECT_ROOT, Settings
 from voice.audio import FRAME_MS, PCM_8K, PCM_16K, StreamConverter, frames, rms_dbfs
+from voice.end_of_turn import PauseWatch
 from voice.turns import BargeIn, SpeechEnded, SpeechStarted, TurnConfig, TurnTaker
 
 REPORT_PATH = PROJECT_ROOT / "var" / "bench" / "turn_taking.html"
@@ -235,8 +236,7 @@ class SmartTurnDetector:
         self._preroll: collections.deque[bytes] = collections.deque(maxlen=max(1, self.config.preroll_ms // FRAME_MS))
         self._utterance = bytearray()
         self._partial = ""
-        self._judged_text: str | None = None
-        self._probability: float | None = None
+        self._pause = PauseWatch()
         if self.words:
             import vosk
 
@@ -274,8 +274,6 @@ class SmartTurnDetector:
         self._asr_s += time.process_time() - started
 
     def feed(self, frame: bytes, at_ms: float, bot_speaking: bool) -> list[Decision]:
-        from voice.end_of_turn import TurnEvidence, silence_needed
-
         started = time.process_time()
         voiced = self.last_voiced = self._voicing.voiced(frame)
         self._vad_s += time.process_time() - started
@@ -297,19 +295,15 @@ class SmartTurnDetector:
                 del self._utterance[:-keep]
             if self.words:
                 self._accept(frame)
-        detector = self._turns.detector
-        if voiced or not detector.speaking:
-            self._judged_text, self._probability = None, None
-        elif detector.silence_ms >= self.end_config.min_silence_ms and self._judged_text != self._partial:
+        detector, pause = self._turns.detector, self._pause
+        if pause.due(voiced, detector.speaking, detector.silence_ms, self._partial, self.end_config):
             started = time.process_time()
-            if self._model is not None and self._judged_text is None:
-                self._probability = self._model.predict(bytes(self._utterance), RATE).probability
-                self.probabilities.append(self._probability)
+            if self._model is not None and pause.first:
+                pause.sound = self._model.predict(bytes(self._utterance), RATE).probability
+                self.probabilities.append(pause.sound)
             finished = self._words_turn.complete(self._partial) if self._words_turn is not None else None
             self._turn_s += time.process_time() - started
-            self._judged_text = self._partial
-            evidence = TurnEvidence(self._partial, self._expected, self._probability, words_finished=finished)
-            needed, _ = silence_needed(evidence, self.end_config)
+            needed, _ = pause.judge(self._partial, self._expected, finished, self.end_config)
             detector.end_after(needed)
         if self.words and any(isinstance(c, SpeechEnded) for c in changes):
             self._finish()

@@ -52,7 +52,7 @@ from benchmarks.bench_turn_taking import (
 from benchmarks.turn_audio import Clip
 from core.settings import PROJECT_ROOT, Settings
 from voice.audio import FRAME_MS
-from voice.end_of_turn import EndOfTurnConfig, TurnEvidence, silence_needed
+from voice.end_of_turn import EndOfTurnConfig, PauseWatch
 from voice.turns import SpeechEnded, TurnConfig, TurnTaker
 
 REPORT_PATH = PROJECT_ROOT / "var" / "bench" / "turn_tradeoff.html"
@@ -86,7 +86,7 @@ class Recorder(SmartTurnDetector):
     def feed(self, frame: bytes, at_ms: float, bot_speaking: bool) -> list:
         decided = super().feed(frame, at_ms, bot_speaking)
         self._turns.detector.end_after(NEVER_MS)
-        self.frames.append(Frame(self.last_voiced, self._partial, self._probability))
+        self.frames.append(Frame(self.last_voiced, self._partial, self._pause.sound))
         return decided
 
 
@@ -100,7 +100,7 @@ def _finished(text: str) -> float | None:
 def replay(frames: list[Frame], config: EndOfTurnConfig, expected: frozenset[str]) -> list:
     """The decisions a setting makes on recorded frames, up to its first turn end."""
     turns = TurnTaker(TurnConfig(endpoint_silence_ms=config.max_silence_ms))
-    judged: str | None = None
+    pause = PauseWatch()
     decisions = []
     for index, frame in enumerate(frames):
         at = float(index * FRAME_MS)
@@ -109,13 +109,9 @@ def replay(frames: list[Frame], config: EndOfTurnConfig, expected: frozenset[str
         if any(isinstance(c, SpeechEnded) for c in changes):
             break
         detector = turns.detector
-        if frame.voiced or not detector.speaking:
-            judged = None
-        elif detector.silence_ms >= config.min_silence_ms and judged != frame.partial:
-            judged = frame.partial
-            evidence = TurnEvidence(frame.partial, expected, frame.smart_turn,
-                                    words_finished=_finished(frame.partial))
-            detector.end_after(silence_needed(evidence, config)[0])
+        if pause.due(frame.voiced, detector.speaking, detector.silence_ms, frame.partial, config):
+            pause.sound = frame.smart_turn
+            detector.end_after(pause.judge(frame.partial, expected, _finished(frame.partial), config)[0])
     return decisions
 
 

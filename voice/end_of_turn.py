@@ -9,7 +9,7 @@ The evidence, any of which may be missing:
   (是的, 对, 不用了, 不方便 …): a complete short answer needs no long wait;
 - the transcript ending on a word that announces more (然后, 但是, 就是, 那个 …);
 - whether the partial transcript **reads finished** (:mod:`voice.words_turn`, a text model
-  learned from the NLU data: 已经 reads unfinished, 已经办好了 finished);
+  learned from the NLU data: 已经 reads unfinished, 利率高吗 finished);
 - the **NLU confidence** on the partial transcript.
 
 The evidence sets how much silence ends the turn (:func:`silence_needed`), always within a
@@ -32,7 +32,8 @@ Public interface (also used by ``benchmarks/bench_turn_taking.py``): :class:`Tur
 :class:`EndOfTurnConfig` (150 / 400 / 600 / 1400 ms; Smart Turn 0.3 / 0.7; NLU 0.8; words 0.6),
 ``end_of_turn(silence_ms,
 evidence, config)`` -> :class:`Verdict` (``ended``, ``needed_ms``, ``reason``),
-``silence_needed(evidence, config)`` -> ``(ms, Reason)``, and ``expected_answers(expect)``.
+``silence_needed(evidence, config)`` -> ``(ms, Reason)``, :class:`PauseWatch` (when a pause
+is judged) and ``expected_answers(expect)``.
 """
 
 from __future__ import annotations
@@ -182,6 +183,38 @@ def silence_needed(evidence: TurnEvidence, config: EndOfTurnConfig) -> tuple[int
     if understood:
         return config.quick_silence_ms, Reason.UNDERSTOOD
     return config.default_silence_ms, Reason.UNSURE
+
+
+@dataclass
+class PauseWatch:
+    """When a pause of the customer's is judged, one per call: once the pause reaches
+    ``min_silence_ms``, and again whenever the partial transcript changes in it (the last word
+    often arrives a batch or two into the silence); Smart Turn hears it the first time only
+    (:attr:`first`, then :attr:`sound`). The session and the benchmarks share it."""
+
+    judged_text: str | None = None
+    """The partial transcript this pause was last judged on (None: not judged yet)."""
+    sound: float | None = None
+    """Smart Turn's probability for this pause, once heard."""
+
+    def due(self, voiced: bool, speaking: bool, silence_ms: float, partial: str,
+            config: EndOfTurnConfig) -> bool:
+        """Whether to judge the pause now; a voiced frame (or no utterance) starts a new one."""
+        if voiced or not speaking:
+            self.judged_text = self.sound = None
+            return False
+        return silence_ms >= config.min_silence_ms and self.judged_text != partial
+
+    @property
+    def first(self) -> bool:
+        """This pause has not been judged yet (Smart Turn hears it now)."""
+        return self.judged_text is None
+
+    def judge(self, partial: str, expected: frozenset[str], words_finished: float | None,
+              config: EndOfTurnConfig) -> tuple[int, Reason]:
+        """The silence that ends this pause, from the transcript and :attr:`sound`."""
+        self.judged_text = partial
+        return silence_needed(TurnEvidence(partial, expected, self.sound, words_finished=words_finished), config)
 
 
 def end_of_turn(silence_ms: float, evidence: TurnEvidence, config: EndOfTurnConfig) -> Verdict:

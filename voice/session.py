@@ -42,7 +42,7 @@ from voice.call_events import (
     KeyPressed,
     LineClosed,
 )
-from voice.end_of_turn import EndOfTurnConfig, TurnEvidence, expected_answers, silence_needed
+from voice.end_of_turn import EndOfTurnConfig, PauseWatch, expected_answers
 from voice.errors import VoiceError
 from voice.events import AudioIn, CallEnd, CallResult, DtmfIn, RemoteHangup, TranscriptEntry
 from voice.latency import TurnLatency
@@ -154,10 +154,7 @@ class CallSession:
         """The customer's audio since the utterance began (its last 8 s), for Smart Turn."""
         self._partial = ""
         """What the recogniser has heard of the utterance so far."""
-        self._judged_text: str | None = None
-        """The partial transcript this pause was last judged on (None: not judged yet)."""
-        self._pause_sound: float | None = None
-        """Smart Turn's probability for this pause (heard once per pause)."""
+        self._pause = PauseWatch()
         self._voicing = voicing_for(vad, self._fmt.sample_rate, self.config.turn.speech_threshold_db)
         self._voicing_on_threads = vad is not None
         """A model's inference runs on the call threads, not on the event loop."""
@@ -452,25 +449,20 @@ class CallSession:
         pause is judged again whenever the recogniser's partial transcript changes in it (the
         last word often arrives a batch or two into the silence)."""
         detector = self._turns.detector
-        if voiced or not detector.speaking:
-            self._judged_text = self._pause_sound = None
-            return
-        if detector.silence_ms < ending.min_silence_ms or self._judged_text == self._partial:
+        pause = self._pause
+        if not pause.due(voiced, detector.speaking, detector.silence_ms, self._partial, ending):
             return
         inference_ms = None
-        if self._smart_turn is not None and self._judged_text is None:
+        if self._smart_turn is not None and pause.first:
             heard = await asyncio.get_running_loop().run_in_executor(
                 call_executor(), self._smart_turn.predict, bytes(self._utterance), self._fmt.sample_rate)
-            self._pause_sound, inference_ms = heard.probability, heard.inference_ms
-        self._judged_text = self._partial
+            pause.sound, inference_ms = heard.probability, heard.inference_ms
         finished = self._words_turn.complete(self._partial) if self._words_turn is not None else None
-        evidence = TurnEvidence(self._partial, expected_answers(self._expect), self._pause_sound,
-                                words_finished=finished)
-        needed, reason = silence_needed(evidence, ending)
+        needed, reason = pause.judge(self._partial, expected_answers(self._expect), finished, ending)
         detector.end_after(needed)
         log.debug("voice.turn.pause_judged", extra={
             "call_id": self.call_id, "needed_ms": needed, "reason": reason.value,
-            "smart_turn": self._pause_sound, "words_finished": finished, "inference_ms": inference_ms})
+            "smart_turn": pause.sound, "words_finished": finished, "inference_ms": inference_ms})
 
     # ------------------------------------------------------------- converse
     async def _converse(self) -> CallEnd:
